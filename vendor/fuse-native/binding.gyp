@@ -1,0 +1,31 @@
+{
+  "targets": [{
+    "target_name": "fuse",
+    "include_dirs": [
+      "<!(node -e \"require('napi-macros')\")",
+      "<!(node -p \"require('fuse-shared-library-linux').include\")"
+    ],
+    "libraries": [
+      "<!(node -p \"require('fuse-shared-library-linux').lib\")"
+    ],
+    "sources": [
+      "fuse-native.c"
+    ],
+    "cflags": [
+      "-g",
+      "-O2",
+      "-Wall"
+    ],
+    "ldflags": [
+      "-Wl,-rpath,'$$ORIGIN'"
+    ]
+  }, {
+    "target_name": "postinstall",
+    "type": "none",
+    "dependencies": ["fuse"],
+    "copies": [{
+      "destination": "build/Release",
+      "files": [ "<!(node -p \"require('fuse-shared-library-linux').lib\")" ]
+    }]
+  }]
+}
