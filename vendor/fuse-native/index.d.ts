@@ -30,6 +30,7 @@ declare namespace Fuse {
   interface Operations {
     init?(cb: Done, caller: Caller): void;
     getattr?(path: string, cb: (code: number, stat?: Stat) => void, caller: Caller): void;
+    readlink?(path: string, cb: (code: number, target?: string) => void, caller: Caller): void;
     readdir?(path: string, cb: (code: number, names?: string[], stats?: Stat[]) => void, caller: Caller): void;
     open?(path: string, flags: number, cb: (code: number, fd?: number) => void, caller: Caller): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;

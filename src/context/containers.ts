@@ -1,0 +1,123 @@
+// Caller -> container. As in LXCFS, a container is identified by the init process of the caller's pid
+// namespace: its cgroups are the container's, whatever cgroup the calling process itself sits in (so a
+// process moved into a tighter child cgroup still sees the container's figures). A caller in the daemon's
+// own pid namespace is not in a container: its own cgroups are used.
+//
+// LXCFS finds a namespace's init by forking into the namespace and passing SCM_CREDENTIALS (1.5-2 ms per
+// new namespace). Here it is found from /proc alone: walk the caller's ancestors while they share its pid
+// namespace (init is usually an ancestor), else scan /proc for the process of that namespace whose NSpid
+// ends in 1 (processes that setns() in from outside have no ancestor there).
+
+import type { CgroupReader, PidCgroups } from 'node-cgroups-parser';
+
+export interface Container {
+  /** host pid whose cgroups define the container: the init of the caller's pid namespace, or the caller */
+  initPid: number;
+  pidNamespace: number;
+  /** true when the caller shares the daemon's pid namespace (a host process) */
+  host: boolean;
+  cgroups: PidCgroups;
+}
+
+export type Resolution = { ok: true; container: Container } | { ok: false; reason: string };
+
+interface KnownInit {
+  pid: number;
+  /** field 22 of /proc/<pid>/stat: a recycled pid has another start time, so it is never trusted */
+  startTime: number;
+}
+
+/** Bound on the ancestor walk; pid namespaces nest at most 32 deep and process trees are shallow. */
+const MAX_ANCESTRY = 128;
+
+export class ContainerResolver {
+  private readonly inits = new Map<number, KnownInit>();
+  private readonly ownNamespace: number | undefined;
+
+  constructor(private readonly reader: CgroupReader, ownPid: number = process.pid) {
+    this.ownNamespace = reader.pidNamespaceOf(ownPid);
+  }
+
+  /** Number of pid namespaces whose init is cached (for tests and leak checks). */
+  get cachedNamespaces(): number {
+    return this.inits.size;
+  }
+
+  resolve(callerTid: number): Resolution {
+    const ns = this.reader.pidNamespaceOf(callerTid);
+    if (ns === undefined) return { ok: false, reason: `caller ${callerTid} has exited` };
+
+    let initPid = callerTid;
+    const host = ns === this.ownNamespace;
+    if (!host) {
+      const init = this.initOf(ns, callerTid);
+      if (init === undefined) return { ok: false, reason: `no init found for pid namespace ${ns} of caller ${callerTid}` };
+      initPid = init;
+    }
+    const cgroups = this.reader.cgroupsOf(initPid);
+    if (!cgroups) return { ok: false, reason: `cgroups of pid ${initPid} are unreadable (exited)` };
+    return { ok: true, container: { initPid, pidNamespace: ns, host, cgroups: pruneInitScope(cgroups) } };
+  }
+
+  private initOf(ns: number, callerTid: number): number | undefined {
+    const known = this.inits.get(ns);
+    if (known && this.isStill(known, ns)) return known.pid;
+    this.inits.delete(ns);
+    // A miss means a namespace appeared (or its init was replaced): the moment to forget dead ones, so the
+    // cache follows the set of live containers without a timer.
+    this.forgetDead();
+
+    const pid = this.initByAncestry(ns, callerTid) ?? this.initByScan(ns);
+    if (pid === undefined) return undefined;
+    const startTime = this.reader.readProcStat(pid)?.startTime;
+    if (startTime !== undefined) this.inits.set(ns, { pid, startTime });
+    return pid;
+  }
+
+  private isStill(known: KnownInit, ns: number): boolean {
+    return this.reader.readProcStat(known.pid)?.startTime === known.startTime && this.reader.pidNamespaceOf(known.pid) === ns;
+  }
+
+  private forgetDead(): void {
+    for (const [ns, known] of this.inits) if (!this.isStill(known, ns)) this.inits.delete(ns);
+  }
+
+  private isInitOf(pid: number, ns: number): boolean {
+    const nspid = this.reader.readProcStatus(pid)?.nspid;
+    return nspid !== undefined && nspid.length > 1 && nspid[nspid.length - 1] === 1 && this.reader.pidNamespaceOf(pid) === ns;
+  }
+
+  private initByAncestry(ns: number, callerTid: number): number | undefined {
+    // The kernel reports the calling thread; its process (Tgid) is what has a parent.
+    let pid = this.reader.readProcStatus(callerTid)?.tgid ?? callerTid;
+    for (let hops = 0; hops < MAX_ANCESTRY; hops++) {
+      const status = this.reader.readProcStatus(pid);
+      if (!status) return undefined;
+      const nspid = status.nspid;
+      if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === 1) return this.reader.pidNamespaceOf(pid) === ns ? pid : undefined;
+      const parent = status.ppid;
+      if (!parent || this.reader.pidNamespaceOf(parent) !== ns) return undefined;
+      pid = parent;
+    }
+    return undefined;
+  }
+
+  private initByScan(ns: number): number | undefined {
+    for (const pid of this.reader.listPids()) {
+      if (this.reader.pidNamespaceOf(pid) === ns && this.isInitOf(pid, ns)) return pid;
+    }
+    return undefined;
+  }
+}
+
+/** systemd puts a container's init in <container>/init.scope; the container is the parent (as LXCFS does). */
+export function pruneInitScope(cgroups: PidCgroups): PidCgroups {
+  const prune = (path: string): string => {
+    if (!path.endsWith('/init.scope')) return path;
+    const parent = path.slice(0, -'/init.scope'.length);
+    return parent === '' ? '/' : parent;
+  };
+  const v1 = new Map<string, string>();
+  for (const [controller, path] of cgroups.v1) v1.set(controller, prune(path));
+  return { v1, unified: cgroups.unified === null ? null : prune(cgroups.unified) };
+}

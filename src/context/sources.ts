@@ -1,0 +1,75 @@
+// The daemon's side of the renderer contract: typed reads of the caller's container and of the host,
+// each file read at most once per render.
+
+import { parseLimit, type CgroupDir, type CgroupReader } from 'node-cgroups-parser';
+import type { MemoryLimits, MemoryView, Sources } from '../renderers/types.js';
+import type { Container } from './containers.js';
+import type { LoadavgSampler } from './loadavg-sampler.js';
+import { tasksUnder } from './tasks.js';
+
+export function sourcesFor(reader: CgroupReader, container: Container, sampler?: LoadavgSampler): Sources {
+  const files = new Map<string, string | undefined>();
+  const readOnce = (path: string): string | undefined => {
+    if (!files.has(path)) files.set(path, reader.readFile(path));
+    return files.get(path);
+  };
+  const chains = new Map<string, CgroupDir[]>();
+  const chainOf = (controller: string): CgroupDir[] => {
+    let chain = chains.get(controller);
+    if (!chain) {
+      const dir = controller === 'unified' ? reader.unifiedDirOf(container.cgroups) : reader.dirOf(container.cgroups, controller);
+      chain = dir ? reader.ancestorsOf(dir) : [];
+      chains.set(controller, chain);
+    }
+    return chain;
+  };
+  let memory: { view: MemoryView | undefined } | undefined;
+
+  return {
+    container: { initPid: container.initPid, host: container.host },
+    hostFile: (path) => readOnce(hostPath(reader, path)),
+    memory() {
+      memory ??= { view: memoryView(reader, container) };
+      return memory.view;
+    },
+    cgroupFile(controller, name, level = 0) {
+      const dir = chainOf(controller)[level];
+      return dir && !name.includes('/') ? readOnce(`${dir.dir}/${name}`) : undefined;
+    },
+    cgroupVersion: (controller) => chainOf(controller)[0]?.version,
+    cgroupDepth: (controller) => Math.max(0, chainOf(controller).length - 1),
+    tasks(controller, limit) {
+      const dir = chainOf(controller)[0];
+      return dir ? tasksUnder(dir.dir, dir.version, limit) : undefined;
+    },
+    loadavg() {
+      if (!sampler) return undefined;
+      const dir = chainOf('cpu')[0] ?? chainOf('unified')[0];
+      return dir ? sampler.view(dir.dir, dir.version) : undefined;
+    },
+  };
+}
+
+/** Host /proc paths follow the reader's proc root, so fixture trees stand in for the host in tests. */
+function hostPath(reader: CgroupReader, path: string): string {
+  return path.startsWith('/proc/') ? reader.procRoot + path.slice('/proc'.length) : path;
+}
+
+function memoryView(reader: CgroupReader, container: Container): MemoryView | undefined {
+  const dir = reader.dirOf(container.cgroups, 'memory');
+  if (!dir) return undefined;
+  const own = reader.readMemory(dir);
+  const chain: MemoryLimits[] = [{ limit: own.limit, swapLimit: own.swapLimit }];
+  for (const ancestor of reader.ancestorsOf(dir).slice(1)) chain.push(memoryLimits(reader, ancestor));
+  return { own, chain };
+}
+
+/** Ancestors only matter for their limits: two small reads instead of a full memory reading. */
+function memoryLimits(reader: CgroupReader, dir: CgroupDir): MemoryLimits {
+  const [limitFile, swapFile] = dir.version === 1 ? ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes'] : ['memory.max', 'memory.swap.max'];
+  const read = (name: string): number | undefined => {
+    const text = reader.readFile(`${dir.dir}/${name}`);
+    return text === undefined ? undefined : parseLimit(text);
+  };
+  return { limit: read(limitFile), swapLimit: read(swapFile) };
+}

@@ -1,0 +1,155 @@
+// Command line, with LXCFS's option names. Parsing never exits by itself: it returns what to do, and
+// main decides (bad input: one line on stderr, exit 2).
+
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+export const DEFAULT_PIDFILE = '/run/lxcfs-ts.pid';
+
+/** Options lxcfs-ts always sets itself; a user -o naming them is ignored (as LXCFS does). */
+export const MANAGED_FUSE_OPTIONS = ['allow_other', 'direct_io', 'entry_timeout', 'attr_timeout', 'fsname', 'subtype'];
+
+export const HELP = `Usage: lxcfs-ts [options] MOUNTPOINT
+       lxcfs-ts render [--pid PID] [-u] [-l] [--enable-cfs] FILE
+
+Serve /proc files rendered from the cgroups of the process that reads them, so a
+container that bind-mounts MOUNTPOINT/proc/meminfo over its /proc/meminfo sees
+its own memory limit and usage. Runs in the foreground; stop with SIGTERM.
+
+Served files (under MOUNTPOINT):
+  proc/{meminfo,cpuinfo,stat,uptime,swaps,loadavg,diskstats,slabinfo}
+  proc/pressure/{cpu,io,memory}
+  sys/devices/system/cpu/ (online, present, possible computed; the rest is the host's)
+
+render prints what process PID (default: the render command itself) would read
+from FILE (e.g. proc/meminfo or /proc/meminfo), without a mount.
+
+Options:
+  -f, --foreground        accepted for LXCFS compatibility (always foreground)
+  -d, --debug             log every request (JSON lines on stdout)
+  -u, --disable-swap      show no swap in meminfo (SwapTotal and SwapFree 0)
+  -l, --enable-loadavg    per-container /proc/loadavg (otherwise the host's)
+      --enable-cfs        also limit the CPU view by the CFS quota
+  -p, --pidfile FILE      pid file, refused if a live lxcfs-ts holds it
+                          (default ${DEFAULT_PIDFILE})
+  -o OPTIONS              extra FUSE mount options, comma separated
+  -h, --help              show this help
+  -v, --version           show the version
+
+Signals: SIGTERM/SIGINT unmount and exit 0; SIGUSR2 toggles host passthrough
+(every file shows the host's); SIGUSR1 reloads renderers (not implemented yet:
+logged and ignored).
+`;
+
+const optionsSchema = z.object({
+  foreground: z.boolean(),
+  debug: z.boolean(),
+  disableSwap: z.boolean(),
+  enableLoadavg: z.boolean(),
+  enableCfs: z.boolean(),
+  pidfile: z.string().min(1, '--pidfile needs a path'),
+  fuseOptions: z.array(
+    z.string().regex(/^[A-Za-z0-9_]+(=[A-Za-z0-9_.:/-]+)?$/, 'a -o option must look like name or name=value'),
+  ),
+  mountpoint: z.string().min(1),
+});
+
+export type DaemonOptions = z.infer<typeof optionsSchema>;
+
+export interface RenderCommandOptions {
+  pid: number;
+  file: string;
+  disableSwap: boolean;
+  enableLoadavg: boolean;
+  enableCfs: boolean;
+}
+
+export type Command =
+  | { kind: 'run'; options: DaemonOptions }
+  | { kind: 'render'; options: RenderCommandOptions }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'error'; message: string };
+
+function parseRenderCommand(argv: string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        pid: { type: 'string' },
+        'disable-swap': { type: 'boolean', short: 'u', default: false },
+        'enable-loadavg': { type: 'boolean', short: 'l', default: false },
+        'enable-cfs': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (positionals.length !== 1) return { kind: 'error', message: 'render needs exactly one FILE, e.g. proc/meminfo' };
+  const pid = values.pid === undefined ? process.pid : Number(values.pid);
+  const result = z.number().int().positive('--pid needs a positive integer').safeParse(pid);
+  if (!result.success) return { kind: 'error', message: '--pid needs a positive integer' };
+  return {
+    kind: 'render',
+    options: {
+      pid,
+      file: positionals[0]!.replace(/^\/+/, ''),
+      disableSwap: values['disable-swap'],
+      enableLoadavg: values['enable-loadavg'],
+      enableCfs: values['enable-cfs'],
+    },
+  };
+}
+
+export function parseCommandLine(argv: string[]): Command {
+  if (argv[0] === 'render') return parseRenderCommand(argv.slice(1));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        foreground: { type: 'boolean', short: 'f', default: false },
+        debug: { type: 'boolean', short: 'd', default: false },
+        'disable-swap': { type: 'boolean', short: 'u', default: false },
+        'enable-loadavg': { type: 'boolean', short: 'l', default: false },
+        'enable-cfs': { type: 'boolean', default: false },
+        pidfile: { type: 'string', short: 'p', default: DEFAULT_PIDFILE },
+        o: { type: 'string', short: 'o', multiple: true, default: [] },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    });
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  if (positionals.length !== 1) {
+    return { kind: 'error', message: positionals.length === 0 ? 'missing MOUNTPOINT' : `expected one MOUNTPOINT, got ${positionals.length} arguments` };
+  }
+
+  const result = optionsSchema.safeParse({
+    foreground: values.foreground,
+    debug: values.debug,
+    disableSwap: values['disable-swap'],
+    enableLoadavg: values['enable-loadavg'],
+    enableCfs: values['enable-cfs'],
+    pidfile: values.pidfile,
+    fuseOptions: (values.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== ''),
+    mountpoint: positionals[0],
+  });
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return { kind: 'error', message: issue ? issue.message : 'invalid options' };
+  }
+  return { kind: 'run', options: result.data };
+}

@@ -1,0 +1,257 @@
+// The FUSE host: a read-only tree of virtual files whose content is produced per open by a FileProvider.
+// It knows nothing of /proc; it keeps one snapshot per open file so that chunked reads (offset > 0) see
+// the same content as the first read, as real /proc files do for a single read() of a seq_file.
+
+import Fuse from 'fuse-native';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import type { Caller, Mirror } from '../context/render-service.js';
+import type { Logger } from './logger.js';
+
+export type OpenResult = { ok: true; content: Buffer } | { ok: false; errno: 'ENOENT' | 'ESRCH' | 'EIO' };
+
+export interface FileProvider {
+  /** virtual files, paths relative to the mount root ("proc/meminfo"); the same array until it changes */
+  files(): readonly { path: string; mode?: number }[];
+  /** host directories served as they are, around the virtual files inside them */
+  mirrors(): readonly Mirror[];
+  open(path: string, caller: Caller): OpenResult;
+}
+
+interface Tree {
+  source: readonly { path: string; mode?: number }[];
+  dirs: Map<string, string[]>; // "/proc" -> ["meminfo"]
+  files: Map<string, number>; // "/proc/meminfo" -> mode
+  mirrors: { root: string; hostPath: string }[];
+}
+
+const errnoOf = (err: unknown): number => {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code && code in Fuse && typeof (Fuse as unknown as Record<string, unknown>)[code] === 'number' ? (Fuse as unknown as Record<string, number>)[code]! : Fuse.EIO;
+};
+
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+const MAX_HANDLE = 0x7fffffff; // fuse-native passes the handle as an int32
+
+export class FuseHost {
+  private fuse: Fuse | undefined;
+  private tree: Tree | undefined;
+  private readonly open = new Map<number, Buffer>();
+  private nextHandle = 1;
+  private readonly mountedAt = new Date();
+
+  constructor(
+    readonly mountpoint: string,
+    private readonly provider: FileProvider,
+    private readonly log: Logger,
+    private readonly extraOptions: readonly string[] = [],
+  ) {}
+
+  /** Files currently open (for tests and leak checks). */
+  get openFiles(): number {
+    return this.open.size;
+  }
+
+  mount(): Promise<void> {
+    const fuse = new Fuse(this.mountpoint, this.operations(), {
+      allowOther: true, // containers' non-root users read these files
+      directIo: true, // dynamic content: no page cache, st_size is not a limit for reads
+      entryTimeout: 0.5, // LXCFS's values: a lookup is trusted for half a second
+      attrTimeout: 0.5,
+      fsname: 'lxcfs-ts',
+      subtype: 'lxcfs-ts',
+      extraOptions: [...this.extraOptions],
+    });
+    this.fuse = fuse;
+    return new Promise((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+  }
+
+  unmount(): Promise<void> {
+    const fuse = this.fuse;
+    if (!fuse) return Promise.resolve();
+    this.fuse = undefined;
+    return new Promise((resolve, reject) => fuse.unmount((err) => (err ? reject(err) : resolve())));
+  }
+
+  private currentTree(): Tree {
+    const source = this.provider.files();
+    if (this.tree?.source === source) return this.tree;
+    const dirs = new Map<string, string[]>([['/', []]]);
+    const files = new Map<string, number>();
+    const add = (rel: string, mode: number | undefined) => {
+      const parts = rel.split('/');
+      let dir = '/';
+      for (let i = 0; i < parts.length; i++) {
+        const name = parts[i]!;
+        const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        const siblings = dirs.get(dir)!;
+        if (!siblings.includes(name)) siblings.push(name);
+        if (i === parts.length - 1 && mode !== undefined) files.set(path, mode);
+        else if (!dirs.has(path)) dirs.set(path, []);
+        dir = path;
+      }
+    };
+    for (const f of source) add(f.path, f.mode ?? 0o444);
+    const mirrors = this.provider.mirrors().map((m) => {
+      add(m.path, undefined);
+      return { root: `/${m.path}`, hostPath: m.hostPath };
+    });
+    this.tree = { source, dirs, files, mirrors };
+    return this.tree;
+  }
+
+  /** The host path behind a mirrored path, undefined outside every mirror. */
+  private hostPathOf(path: string): string | undefined {
+    for (const m of this.currentTree().mirrors) {
+      if (path === m.root) return m.hostPath;
+      if (path.startsWith(m.root + '/')) return m.hostPath + path.slice(m.root.length);
+    }
+    return undefined;
+  }
+
+  private stat(path: string): Fuse.Stat | number {
+    const tree = this.currentTree();
+    const times = { atime: this.mountedAt, mtime: this.mountedAt, ctime: this.mountedAt };
+    // Size 0 like the kernel's own /proc files: the content is made at open, and direct_io makes the
+    // kernel read until EOF whatever st_size says.
+    const mode = tree.files.get(path);
+    if (mode !== undefined) return { ...times, mode: 0o100000 | mode, size: 0, nlink: 1, uid: 0, gid: 0 };
+    const host = this.hostPathOf(path);
+    if (host !== undefined) {
+      try {
+        return mirroredStat(lstatSync(host));
+      } catch (err) {
+        return errnoOf(err);
+      }
+    }
+    if (tree.dirs.has(path)) return { ...times, mode: 0o040555, size: 0, nlink: 2, uid: 0, gid: 0 };
+    return Fuse.ENOENT;
+  }
+
+  private operations(): Fuse.Operations {
+    const refuse = (op: string) => (...args: unknown[]) => {
+      const cb = args.find((a): a is (code: number) => void => typeof a === 'function');
+      const caller = args[args.length - 1] as Caller | undefined;
+      this.log.debug({ op, path: args[0], caller }, 'refused: read-only filesystem');
+      cb?.(Fuse.EROFS);
+    };
+
+    return {
+      getattr: (path, cb) => {
+        const st = this.stat(path);
+        if (typeof st === 'number') cb(st);
+        else cb(0, st);
+      },
+      readdir: (path, cb) => {
+        const virtual = this.currentTree().dirs.get(path) ?? [];
+        const host = this.hostPathOf(path);
+        let names = virtual;
+        if (host !== undefined) {
+          try {
+            // Virtual files inside a mirror replace the host's entry of the same name (no duplicates,
+            // unlike LXCFS 5.0's doubled "online": lxc/lxcfs#685).
+            names = [...new Set([...readdirSync(host), ...virtual])];
+          } catch (err) {
+            if (virtual.length === 0) return cb(errnoOf(err));
+          }
+        } else if (!this.currentTree().dirs.has(path)) {
+          return cb(typeof this.stat(path) === 'number' ? Fuse.ENOENT : Fuse.ENOTDIR);
+        }
+        cb(0, ['.', '..', ...names]);
+      },
+      readlink: (path, cb) => {
+        const host = this.hostPathOf(path);
+        if (host === undefined) return cb(Fuse.EINVAL);
+        try {
+          cb(0, readlinkSync(host));
+        } catch (err) {
+          cb(errnoOf(err));
+        }
+      },
+      open: (path, flags, cb, caller) => {
+        try {
+          const tree = this.currentTree();
+          if ((flags & O_ACCMODE) !== 0 || flags & O_TRUNC) {
+            this.log.debug({ op: 'open', path, flags, caller }, 'refused: read-only filesystem');
+            return cb(Fuse.EROFS);
+          }
+          if (!tree.files.has(path)) {
+            const host = this.hostPathOf(path);
+            if (host === undefined) return cb(tree.dirs.has(path) ? Fuse.EISDIR : Fuse.ENOENT);
+            return cb(0, this.keep(readFileSync(host)));
+          }
+          const result = this.provider.open(path.slice(1), caller);
+          if (!result.ok) return cb(Fuse[result.errno]);
+          const handle = this.keep(result.content);
+          this.log.debug({ op: 'open', path, caller, handle, bytes: result.content.length }, 'open');
+          cb(0, handle);
+        } catch (err) {
+          const errno = errnoOf(err);
+          if (errno === Fuse.EIO) this.log.error({ op: 'open', path, caller, err }, 'open failed');
+          cb(errno);
+        }
+      },
+      read: (path, handle, buf, len, pos, cb) => {
+        const content = this.open.get(handle);
+        if (!content) return cb(Fuse.EBADF);
+        if (pos >= content.length) return cb(0);
+        cb(content.copy(buf, 0, pos, Math.min(content.length, pos + len)));
+      },
+      release: (path, handle, cb) => {
+        this.open.delete(handle);
+        cb(0);
+      },
+      write: refuse('write'),
+      truncate: refuse('truncate'),
+      ftruncate: refuse('ftruncate'),
+      create: refuse('create'),
+      mknod: refuse('mknod'),
+      mkdir: refuse('mkdir'),
+      unlink: refuse('unlink'),
+      rmdir: refuse('rmdir'),
+      rename: refuse('rename'),
+      link: refuse('link'),
+      symlink: refuse('symlink'),
+      chmod: refuse('chmod'),
+      chown: refuse('chown'),
+      utimens: refuse('utimens'),
+      setxattr: refuse('setxattr'),
+      removexattr: refuse('removexattr'),
+    };
+  }
+
+  /** Keep content for a new open file; returns its handle. */
+  private keep(content: Buffer): number {
+    const handle = this.allocateHandle();
+    this.open.set(handle, content);
+    return handle;
+  }
+
+  private allocateHandle(): number {
+    // Handles are reused only after 2^31 opens, and never while still open.
+    do {
+      this.nextHandle = this.nextHandle >= MAX_HANDLE ? 1 : this.nextHandle + 1;
+    } while (this.open.has(this.nextHandle));
+    return this.nextHandle;
+  }
+}
+
+/** A host entry as the mount shows it: read-only, size 0 for regular files (content is read at open). */
+function mirroredStat(st: Stats): Fuse.Stat {
+  const isFile = (st.mode & 0o170000) === 0o100000;
+  return {
+    mode: st.mode & ~0o222,
+    uid: st.uid,
+    gid: st.gid,
+    size: isFile ? 0 : st.size,
+    nlink: st.nlink,
+    atime: st.atime,
+    mtime: st.mtime,
+    ctime: st.ctime,
+  };
+}
+
+/** Detach a mount without fusermount (root only): used to recover a stale mount before mounting. */
+export function detachMount(path: string): Promise<void> {
+  return new Promise((resolve, reject) => Fuse.unmount(path, (err) => (err ? reject(err) : resolve())));
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// Entry point. Nothing may be imported statically here: ESM evaluates static imports before this body,
+// and a SIGUSR1 arriving with no listener makes Node open its inspector on 127.0.0.1:9229, which in a
+// root daemon is local code execution. So the listener comes first, then everything else.
+
+let earlyUsr1 = 0;
+const countEarlyUsr1 = (): void => {
+  earlyUsr1++;
+};
+process.on('SIGUSR1', countEarlyUsr1);
+
+const { main } = await import('./run.js');
+const code = await main(process.argv.slice(2), {
+  earlyUsr1: () => earlyUsr1,
+  releaseUsr1: () => process.off('SIGUSR1', countEarlyUsr1),
+});
+process.exit(code);

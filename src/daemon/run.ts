@@ -1,0 +1,187 @@
+// The daemon's lifecycle: options -> pid file -> mountpoint -> renderers -> mount -> serve until a signal.
+
+import { readFileSync } from 'node:fs';
+import { CgroupReader } from 'node-cgroups-parser';
+import { ContainerResolver } from '../context/containers.js';
+import { LoadavgSampler } from '../context/loadavg-sampler.js';
+import { RenderService } from '../context/render-service.js';
+import { HELP, MANAGED_FUSE_OPTIONS, parseCommandLine, type DaemonOptions, type RenderCommandOptions } from './cli.js';
+import { detachMount, FuseHost } from './fuse-host.js';
+import { createLogger, type Logger } from './logger.js';
+import { prepareMountpoint } from './mountpoint.js';
+import { acquirePidfile } from './pidfile.js';
+import { loadRenderers } from './renderer-loader.js';
+
+export interface Bootstrap {
+  /** SIGUSR1s received before the real handler existed */
+  earlyUsr1: () => number;
+  /** drop the bootstrap SIGUSR1 listener once ours is in place */
+  releaseUsr1: () => void;
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function main(argv: string[], bootstrap: Bootstrap): Promise<number> {
+  const command = parseCommandLine(argv);
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'version':
+      process.stdout.write(`lxcfs-ts ${packageVersion()}\n`);
+      return 0;
+    case 'error':
+      process.stderr.write(`lxcfs-ts: ${command.message} (see lxcfs-ts --help)\n`);
+      return 2;
+    case 'run':
+      return serve(command.options, bootstrap);
+    case 'render':
+      return renderOnce(command.options);
+  }
+}
+
+/** `lxcfs-ts render`: what a process would read, without a mount. */
+async function renderOnce(options: RenderCommandOptions): Promise<number> {
+  const loaded = await loadRenderers();
+  if (!loaded.ok) {
+    process.stderr.write(`lxcfs-ts: ${loaded.message}\n`);
+    return 1;
+  }
+  const reader = new CgroupReader();
+  const sampler = options.enableLoadavg ? new LoadavgSampler(reader) : undefined;
+  const service = new RenderService(reader, new ContainerResolver(reader), { swap: !options.disableSwap, cfs: options.enableCfs }, loaded.module, sampler);
+  sampler?.stop();
+  if (!service.paths().includes(options.file)) {
+    process.stderr.write(`lxcfs-ts: no such file ${options.file}; files: ${service.paths().join(' ')}\n`);
+    return 2;
+  }
+  const rendered = service.render(options.file, { pid: options.pid, uid: 0, gid: 0 });
+  sampler?.stop();
+  if (!rendered.ok) {
+    process.stderr.write(`lxcfs-ts: ${rendered.reason}\n`);
+    return 1;
+  }
+  process.stdout.write(rendered.content);
+  return 0;
+}
+
+async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<number> {
+  const log = createLogger(options.debug);
+  process.on('SIGUSR1', () => log.warn('SIGUSR1: renderer reload is not implemented yet; still serving the loaded renderers'));
+  bootstrap.releaseUsr1();
+  if (bootstrap.earlyUsr1() > 0) log.warn('SIGUSR1 received during start-up: reload is not implemented yet; ignored');
+
+  // A bug must cost one request, not every container's mount.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception; still serving'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; still serving'));
+
+  const pidfile = acquirePidfile(options.pidfile);
+  if (!pidfile.ok) {
+    log.error(pidfile.message);
+    process.stderr.write(`lxcfs-ts: ${pidfile.message}\n`);
+    return 1;
+  }
+
+  const fail = (message: string): number => {
+    log.error(message);
+    process.stderr.write(`lxcfs-ts: ${message}\n`);
+    pidfile.release();
+    return 1;
+  };
+
+  const prepared = await prepareMountpoint(options.mountpoint, detachMount);
+  if (!prepared.ok) return fail(prepared.message);
+  if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
+
+  const loaded = await loadRenderers();
+  if (!loaded.ok) return fail(loaded.message);
+
+  const reader = new CgroupReader();
+  const resolver = new ContainerResolver(reader);
+  const sampler = options.enableLoadavg ? new LoadavgSampler(reader, { intervalMs: loadavgIntervalMs() }) : undefined;
+  const service = new RenderService(reader, resolver, { swap: !options.disableSwap, cfs: options.enableCfs }, loaded.module, sampler);
+  process.on('SIGUSR2', () => {
+    service.passthrough = !service.passthrough;
+    log.warn({ passthrough: service.passthrough }, service.passthrough ? 'SIGUSR2: serving host files (virtualization off)' : 'SIGUSR2: virtualization back on');
+  });
+  const host = new FuseHost(
+    options.mountpoint,
+    {
+      files: () => service.files,
+      mirrors: () => service.mirrors,
+      open: (path, caller) => {
+        const rendered = service.render(path, caller);
+        if (rendered.ok) return rendered;
+        // A caller that exited mid-request is routine; a failing renderer is not.
+        if (rendered.errno === 'EIO') log.error({ path, caller }, rendered.reason);
+        else log.warn({ path, caller, errno: rendered.errno }, rendered.reason);
+        return rendered;
+      },
+    },
+    log,
+    userFuseOptions(options, log),
+  );
+
+  try {
+    await host.mount();
+  } catch (err) {
+    return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
+  }
+  log.info(
+    {
+      mountpoint: options.mountpoint,
+      cgroupLayout: reader.layout.kind,
+      renderers: service.moduleVersion,
+      files: service.paths(),
+      swap: !options.disableSwap,
+      loadavg: options.enableLoadavg,
+      cfs: options.enableCfs,
+    },
+    'serving',
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'unmounting');
+      sampler?.stop();
+      host
+        .unmount()
+        .then(() => 0)
+        .catch((err: Error) => {
+          log.error({ err }, 'unmount failed');
+          return 1;
+        })
+        .then((code) => {
+          pidfile.release();
+          log.info({ code }, 'stopped');
+          resolve(code);
+        });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+/** LXCFS_TS_LOADAVG_INTERVAL_MS shortens the 5 s sampling period (tests watch loads rise and decay). */
+function loadavgIntervalMs(): number | undefined {
+  const ms = Number(process.env.LXCFS_TS_LOADAVG_INTERVAL_MS);
+  return Number.isInteger(ms) && ms >= 100 ? ms : undefined;
+}
+
+function userFuseOptions(options: DaemonOptions, log: Logger): string[] {
+  return options.fuseOptions.filter((o) => {
+    const managed = MANAGED_FUSE_OPTIONS.includes(o.split('=')[0]!);
+    if (managed) log.warn({ option: o }, '-o option ignored: lxcfs-ts sets it itself');
+    return !managed;
+  });
+}

@@ -1,0 +1,70 @@
+// Which CPUs a container sees, shared by cpuinfo, stat and sys/devices/system/cpu/{online,present,possible}
+// so the three always agree. Visible CPUs are host CPU ids; every file numbers them 0..n-1 in that order
+// (LXCFS 5.0.3 shows "processor 0", "cpu1" and online "1" for the cpuset {1}: never here).
+
+import { parseCpuList } from 'node-cgroups-parser';
+import type { RenderOptions, Sources } from './types.js';
+
+export interface CpuView {
+  /** host CPU ids the container may run on, ascending */
+  cpus: number[];
+  /** min over the cgroup and its ancestors of quota/period, in CPUs; Infinity without a quota */
+  quota: number;
+}
+
+/** The cgroup's cpuset: cpuset.cpus, else cpuset.cpus.effective, walking up while both are empty. */
+function cpusetOf(sources: Sources): number[] | undefined {
+  if (sources.cgroupVersion('cpuset') === undefined) return undefined;
+  for (let level = 0; level <= sources.cgroupDepth('cpuset'); level++) {
+    for (const file of ['cpuset.cpus', 'cpuset.cpus.effective']) {
+      const cpus = parseCpuList(sources.cgroupFile('cpuset', file, level) ?? '');
+      if (cpus.length > 0) return cpus;
+    }
+  }
+  return undefined;
+}
+
+/** The tightest CFS quota on the path to the root, in CPUs (v1 cfs_quota_us/cfs_period_us, v2 cpu.max). */
+function quotaOf(sources: Sources): number {
+  const version = sources.cgroupVersion('cpu');
+  let quota = Infinity;
+  if (version === undefined) return quota;
+  for (let level = 0; level <= sources.cgroupDepth('cpu'); level++) {
+    let q: number;
+    let p: number;
+    if (version === 1) {
+      q = Number(sources.cgroupFile('cpu', 'cpu.cfs_quota_us', level)?.trim());
+      p = Number(sources.cgroupFile('cpu', 'cpu.cfs_period_us', level)?.trim());
+    } else {
+      const [qs, ps] = (sources.cgroupFile('cpu', 'cpu.max', level) ?? '').trim().split(/\s+/);
+      q = qs === 'max' ? -1 : Number(qs);
+      p = Number(ps);
+    }
+    if (Number.isFinite(q) && Number.isFinite(p) && q > 0 && p > 0) quota = Math.min(quota, q / p);
+  }
+  return quota;
+}
+
+export function collectCpuView(sources: Sources): CpuView {
+  const online = parseCpuList(sources.hostFile('/sys/devices/system/cpu/online') ?? '');
+  const cpuset = cpusetOf(sources);
+  // A cpuset can name CPUs that are offline now; only online ones are usable.
+  let cpus = cpuset ?? online;
+  if (cpuset && online.length > 0) {
+    const up = new Set(online);
+    const usable = cpuset.filter((c) => up.has(c));
+    if (usable.length > 0) cpus = usable;
+  }
+  return { cpus, quota: quotaOf(sources) };
+}
+
+/** The CPUs to show: the cpuset, cut to ceil(quota) of them with --enable-cfs (at least one). */
+export function visibleCpus(view: CpuView, options: RenderOptions): number[] {
+  if (!options.cfs || view.quota === Infinity) return view.cpus;
+  return view.cpus.slice(0, Math.max(1, Math.ceil(view.quota)));
+}
+
+/** "0-3" for 4 CPUs: the renumbered list every file uses. */
+export function renumberedList(count: number): string {
+  return count <= 1 ? '0' : `0-${count - 1}`;
+}

@@ -1,0 +1,78 @@
+// /proc/cpuinfo with only the container's CPUs, renumbered from 0 (LXCFS src/proc_cpuview.c:
+// proc_cpuinfo_read keeps the blocks of cpuset CPUs the same way). Formats:
+// - x86, arm64, ppc64le, riscv…: one block per CPU starting "processor\t: N", blank-line separated, maybe
+//   followed by machine-wide blocks (ppc "timebase…", arm32 "Hardware…") which are kept;
+// - s390x: a header with "# processors", one "processor N: …" line per CPU, then "cpu number : N" blocks;
+// - anything else: the host file unchanged.
+
+import { collectCpuView, visibleCpus, type CpuView } from './cpu-view.js';
+import type { RenderOptions, Sources, VirtualFile } from './types.js';
+
+export interface CpuinfoSnapshot {
+  host: string;
+  view: CpuView;
+}
+
+export function collectCpuinfo(sources: Sources): CpuinfoSnapshot {
+  return { host: sources.hostFile('/proc/cpuinfo') ?? '', view: collectCpuView(sources) };
+}
+
+export function renderCpuinfo(snapshot: CpuinfoSnapshot, options: RenderOptions): string {
+  const cpus = visibleCpus(snapshot.view, options);
+  if (cpus.length === 0) return snapshot.host;
+  const newId = new Map(cpus.map((cpu, i) => [cpu, i]));
+  if (/^processor \d+:/m.test(snapshot.host)) return renderS390(snapshot.host, newId);
+
+  const blocks = snapshot.host.split(/\n\n+/).filter((b) => b.trim() !== '');
+  const out: string[] = [];
+  let sawProcessor = false;
+  for (const block of blocks) {
+    const m = /^processor\s*:\s*(\d+)/.exec(block);
+    if (!m) {
+      out.push(block.replace(/\n+$/, ''));
+      continue;
+    }
+    sawProcessor = true;
+    const id = newId.get(Number(m[1]));
+    if (id === undefined) continue;
+    out.push(block.replace(/^(processor\s*:\s*)\d+/, `$1${id}`).replace(/\n+$/, ''));
+  }
+  if (!sawProcessor) return snapshot.host;
+  return out.join('\n\n') + '\n\n';
+}
+
+function renderS390(host: string, newId: Map<number, number>): string {
+  const lines = host.split('\n');
+  const out: string[] = [];
+  let skipping = false;
+  for (const line of lines) {
+    const header = /^# processors\s*:\s*\d+/.exec(line);
+    if (header) {
+      out.push(line.replace(/\d+\s*$/, String(newId.size)));
+      continue;
+    }
+    const perCpu = /^processor (\d+):(.*)$/.exec(line);
+    if (perCpu) {
+      const id = newId.get(Number(perCpu[1]));
+      if (id !== undefined) out.push(`processor ${id}:${perCpu[2]}`);
+      continue;
+    }
+    const cpuNumber = /^cpu number\s*:\s*(\d+)/.exec(line);
+    if (cpuNumber) {
+      const id = newId.get(Number(cpuNumber[1]));
+      skipping = id === undefined;
+      if (!skipping) out.push(line.replace(/\d+\s*$/, String(id)));
+      continue;
+    }
+    if (line === '') skipping = false;
+    if (!skipping) out.push(line);
+  }
+  return out.join('\n');
+}
+
+export const cpuinfo: VirtualFile<CpuinfoSnapshot> = {
+  path: 'proc/cpuinfo',
+  hostPath: '/proc/cpuinfo',
+  collect: collectCpuinfo,
+  render: renderCpuinfo,
+};

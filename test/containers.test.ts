@@ -1,0 +1,129 @@
+// Caller -> container resolution on a simulated process table: the ancestor walk, the /proc scan for
+// processes that setns()'d in, pid recycling, cache pruning, init.scope pruning.
+
+import t from 'tap';
+import type { CgroupReader, PidCgroups, ProcStat, ProcStatus } from 'node-cgroups-parser';
+import { ContainerResolver, pruneInitScope } from '../src/context/containers.js';
+
+interface Proc {
+  ns: number;
+  nspid: number[];
+  ppid: number;
+  tgid?: number;
+  start: number;
+  cgroup: string;
+}
+
+const HOST_NS = 4026531836;
+const CT_NS = 4026532500;
+
+class FakeProcs {
+  procs = new Map<number, Proc>();
+  reads = 0;
+  reader(): CgroupReader {
+    const get = (pid: number) => {
+      this.reads++;
+      return this.procs.get(pid);
+    };
+    const fake = {
+      procRoot: '/proc',
+      pidNamespaceOf: (pid: number) => get(pid)?.ns,
+      readProcStatus: (pid: number): ProcStatus | undefined => {
+        const p = get(pid);
+        return p && { tgid: p.tgid ?? pid, pid, ppid: p.ppid, nspid: p.nspid };
+      },
+      readProcStat: (pid: number): ProcStat | undefined => {
+        const p = get(pid);
+        return p && { pid, comm: 'x', state: 'S', ppid: p.ppid, startTime: p.start };
+      },
+      cgroupsOf: (pid: number): PidCgroups | undefined => {
+        const p = get(pid);
+        return p && { v1: new Map([['memory', p.cgroup]]), unified: p.cgroup };
+      },
+      listPids: () => [...this.procs.keys()].sort((a, b) => a - b),
+    };
+    return fake as unknown as CgroupReader;
+  }
+}
+
+function table(): FakeProcs {
+  const f = new FakeProcs();
+  f.procs.set(1, { ns: HOST_NS, nspid: [1], ppid: 0, start: 1, cgroup: '/init.scope' });
+  f.procs.set(100, { ns: HOST_NS, nspid: [100], ppid: 1, start: 50, cgroup: '/daemon' }); // the daemon
+  f.procs.set(200, { ns: HOST_NS, nspid: [200], ppid: 1, start: 60, cgroup: '/lxc/c1' }); // unshare/lxc-start
+  f.procs.set(201, { ns: CT_NS, nspid: [201, 1], ppid: 200, start: 61, cgroup: '/lxc/c1/init.scope' }); // container init
+  f.procs.set(202, { ns: CT_NS, nspid: [202, 5], ppid: 201, start: 70, cgroup: '/lxc/c1/app' });
+  f.procs.set(203, { ns: CT_NS, nspid: [203, 6], ppid: 202, start: 71, cgroup: '/lxc/c1/app', tgid: 203 });
+  f.procs.set(204, { ns: CT_NS, nspid: [204, 7], ppid: 202, start: 71, cgroup: '/lxc/c1/app', tgid: 203 }); // a thread of 203
+  f.procs.set(300, { ns: CT_NS, nspid: [300, 9], ppid: 1, start: 80, cgroup: '/lxc/c1' }); // setns'd in (lxc-attach)
+  return f;
+}
+
+t.test('a container process resolves to its pid namespace init, init.scope pruned', async (t) => {
+  const f = table();
+  const r = new ContainerResolver(f.reader(), 100);
+  for (const caller of [201, 202, 203, 204]) {
+    const res = r.resolve(caller);
+    t.ok(res.ok, `caller ${caller}`);
+    if (!res.ok) continue;
+    t.equal(res.container.initPid, 201);
+    t.equal(res.container.host, false);
+    t.equal(res.container.cgroups.v1.get('memory'), '/lxc/c1', 'the container cgroup, not the caller\'s /lxc/c1/app');
+  }
+  t.equal(r.cachedNamespaces, 1);
+});
+
+t.test('a process that joined with setns (no ancestor inside) is found by scanning /proc', async (t) => {
+  const f = table();
+  const res = new ContainerResolver(f.reader(), 100).resolve(300);
+  t.ok(res.ok && res.container.initPid === 201);
+});
+
+t.test('host callers use their own cgroup', async (t) => {
+  const f = table();
+  const res = new ContainerResolver(f.reader(), 100).resolve(200);
+  t.ok(res.ok && res.container.host && res.container.initPid === 200 && res.container.cgroups.v1.get('memory') === '/lxc/c1');
+  const init = new ContainerResolver(f.reader(), 100).resolve(1);
+  t.ok(init.ok && init.container.cgroups.v1.get('memory') === '/', 'host init: /init.scope pruned to /');
+});
+
+t.test('the cache is used, and a recycled init pid is never trusted', async (t) => {
+  const f = table();
+  const r = new ContainerResolver(f.reader(), 100);
+  t.ok(r.resolve(203).ok);
+  f.reads = 0;
+  t.ok(r.resolve(203).ok);
+  t.ok(f.reads <= 4, `cached lookup reads little (${f.reads} reads)`);
+
+  // The container restarts: init 201 exits, its pid is reused by an unrelated host process, and a new
+  // namespace gets a new init.
+  f.procs.delete(202);
+  f.procs.delete(203);
+  f.procs.delete(204);
+  f.procs.delete(300);
+  f.procs.set(201, { ns: HOST_NS, nspid: [201], ppid: 1, start: 900, cgroup: '/other' });
+  const NEW_NS = 4026532600;
+  f.procs.set(500, { ns: NEW_NS, nspid: [500, 1], ppid: 200, start: 901, cgroup: '/lxc/c2' });
+  f.procs.set(501, { ns: NEW_NS, nspid: [501, 2], ppid: 500, start: 902, cgroup: '/lxc/c2' });
+  const res = r.resolve(501);
+  t.ok(res.ok && res.container.initPid === 500 && res.container.cgroups.v1.get('memory') === '/lxc/c2');
+  t.equal(r.cachedNamespaces, 1, 'the dead namespace was forgotten on the miss');
+
+  // Same namespace, init replaced by a recycled pid in another namespace: not trusted.
+  f.procs.set(500, { ns: HOST_NS, nspid: [500], ppid: 1, start: 950, cgroup: '/elsewhere' });
+  const orphan = r.resolve(501);
+  t.notOk(orphan.ok, 'no init: an error value, not the recycled process\'s cgroup');
+});
+
+t.test('a caller that exited is an error value', async (t) => {
+  const f = table();
+  const res = new ContainerResolver(f.reader(), 100).resolve(999);
+  t.notOk(res.ok);
+  if (!res.ok) t.match(res.reason, /exited/);
+});
+
+t.test('pruneInitScope', async (t) => {
+  const pruned = pruneInitScope({ v1: new Map([['memory', '/a/init.scope'], ['cpu', '/init.scope'], ['pids', '/b/init.scope/x']]), unified: '/a/init.scope' });
+  t.same([...pruned.v1.entries()], [['memory', '/a'], ['cpu', '/'], ['pids', '/b/init.scope/x']]);
+  t.equal(pruned.unified, '/a');
+});

@@ -1,0 +1,156 @@
+// The daemon end to end on this machine: a real FUSE mount, real memory cgroups, readers in pid+mount
+// namespaces with /proc/meminfo bind-mounted from the daemon (what a container does).
+
+import t from 'tap';
+import { readFileSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { cleanup, MAIN, mountsAt, run, scratchDir, startDaemon } from './helpers/daemon.js';
+import { createCgroup } from './helpers/cgroups.js';
+
+const MiB = 1024 * 1024;
+
+function hostMemTotalKb(): number {
+  return Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
+}
+
+/** Run argv as pid 1's descendant in a new pid+mount namespace inside cgroupDir, with meminfo bind-mounted. */
+function inContainer(cgroupDir: string, mountpoint: string, argv: string[]) {
+  const script = 'echo $$ > "$CG/cgroup.procs" && exec unshare -m --pid --fork sh -c \'mount --bind "$MNT/proc/meminfo" /proc/meminfo && exec "$@"\' container "$@"';
+  return run('env', [`CG=${cgroupDir}`, `MNT=${mountpoint}`, 'sh', '-c', script, 'join', ...argv]);
+}
+
+function freeTotalBytes(stdout: string): number {
+  const mem = stdout.split('\n').find((l) => l.startsWith('Mem:'));
+  if (!mem) throw new Error(`no Mem: line in free output: ${stdout}`);
+  return Number(mem.split(/\s+/)[1]);
+}
+
+t.test('command line', async (t) => {
+  const help = run(process.execPath, [MAIN, '--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^Usage: lxcfs-ts \[options\] MOUNTPOINT/);
+  for (const flag of ['--disable-swap', '--pidfile', '--enable-loadavg', '--enable-cfs', '--debug', '--foreground', '-o OPTIONS']) t.match(help.stdout, flag);
+
+  const version = run(process.execPath, [MAIN, '--version']);
+  t.equal(version.code, 0);
+  t.equal(version.stdout, `lxcfs-ts ${JSON.parse(readFileSync(join(MAIN, '../../../../package.json'), 'utf8')).version}\n`);
+
+  for (const bad of [['--bogus', '/tmp/x'], [], ['/a', '/b'], ['-o', 'allow_other;rm', '/tmp/x'], ['--pidfile=', '/tmp/x']]) {
+    const r = run(process.execPath, [MAIN, ...bad]);
+    t.equal(r.code, 2, `exit 2 for ${JSON.stringify(bad)}`);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line on stderr');
+    t.match(r.stderr, /^lxcfs-ts: .*\(see lxcfs-ts --help\)$/m);
+  }
+});
+
+t.test('meminfo per container over a real mount', async (t) => {
+  const daemon = await startDaemon();
+  const big = createCgroup('memory', 'lxcfs-ts-test-512m');
+  const small = createCgroup('memory', 'lxcfs-ts-test-256m');
+  t.teardown(async () => {
+    await daemon.stop();
+    big.remove();
+    small.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  big.set('memory.limit_in_bytes', String(512 * MiB));
+  small.set('memory.limit_in_bytes', String(256 * MiB));
+  const meminfo = join(daemon.mountpoint, 'proc/meminfo');
+
+  const listing = run('ls', ['-la', join(daemon.mountpoint, 'proc')]);
+  t.match(listing.stdout, /-r--r--r-- .* meminfo/, 'proc/meminfo listed, read-only');
+  t.equal(statSync(meminfo).size, 0, 'st_size 0, like the kernel\'s /proc files');
+
+  const hostView = run('cat', [meminfo]);
+  t.equal(hostView.code, 0);
+  t.match(hostView.stdout, new RegExp(`^MemTotal:\\s+${hostMemTotalKb()} kB$`, 'm'), 'a host process sees the host MemTotal');
+
+  const freeBig = inContainer(big.dir, daemon.mountpoint, ['free', '-b']);
+  t.equal(freeBig.code, 0, freeBig.stderr);
+  t.equal(freeTotalBytes(freeBig.stdout), 512 * MiB, 'free -b in the 512 MiB container');
+
+  const freeSmall = inContainer(small.dir, daemon.mountpoint, ['free', '-b']);
+  t.equal(freeSmall.code, 0, freeSmall.stderr);
+  t.equal(freeTotalBytes(freeSmall.stdout), 256 * MiB, 'free -b in the 256 MiB container');
+
+  // A process moved into a tighter child cgroup still sees its container (the pid namespace's init).
+  const py = inContainer(small.dir, daemon.mountpoint, [
+    'python3',
+    '-c',
+    'import os\nwhole=open("/proc/meminfo","rb").read()\nf=os.open("/proc/meminfo",os.O_RDONLY)\nparts=[]\nwhile True:\n  b=os.read(f,1024)\n  if not b: break\n  parts.append(b)\nprint(whole==b"".join(parts), whole.decode().splitlines()[0])',
+  ]);
+  t.equal(py.code, 0, py.stderr);
+  t.match(py.stdout, /^True MemTotal:\s+262144 kB$/m, 'Python read() and 1 KiB chunks agree');
+
+  const head = inContainer(big.dir, daemon.mountpoint, ['head', '-c', '24', '/proc/meminfo']);
+  t.equal(head.stdout, 'MemTotal:         524288', 'head -c');
+
+  const nobody = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', meminfo]);
+  t.equal(nobody.code, 0, `non-root reader: ${nobody.stderr}`);
+  t.match(nobody.stdout, /^MemTotal:/);
+
+  const write = run('sh', ['-c', 'echo 1 > "$0"', meminfo]);
+  t.not(write.code, 0, 'write refused');
+  t.match(write.stderr, /Read-only file system/);
+  for (const [cmd, args] of [
+    ['mkdir', [join(daemon.mountpoint, 'proc/x')]],
+    ['rm', ['-f', meminfo]],
+    ['touch', [join(daemon.mountpoint, 'proc/new')]],
+    ['chmod', ['666', meminfo]],
+    ['mv', [meminfo, join(daemon.mountpoint, 'proc/m2')]],
+  ] as const) {
+    const r = run(cmd, [...args]);
+    t.not(r.code, 0, `${cmd} refused`);
+    t.match(r.stderr, /Read-only file system/, `${cmd}: EROFS`);
+  }
+  const missing = run('cat', [join(daemon.mountpoint, 'proc/nonexistent')]);
+  t.match(missing.stderr, /No such file or directory/, 'unknown files do not exist');
+
+  t.notOk(daemon.logs().some((l) => (l.level as number) >= 50), 'no error logged');
+});
+
+t.test('lifecycle: SIGTERM unmounts, SIGKILL leaves a stale mount the next start recovers', async (t) => {
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'mnt');
+  t.teardown(() => cleanup(dir, mountpoint));
+
+  const first = await startDaemon({ dir, mountpoint });
+  t.ok(existsSync(first.pidfile), 'pid file written');
+  t.equal(readFileSync(first.pidfile, 'utf8').trim(), String(first.child.pid));
+
+  // SIGUSR1 must not open Node's inspector (a root daemon listening on 127.0.0.1:9229).
+  first.child.kill('SIGUSR1');
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(first.child.exitCode !== null, 'still running after SIGUSR1');
+  t.ok(first.logs().some((l) => /SIGUSR1/.test(String(l.msg))), 'SIGUSR1 logged');
+  t.notMatch(readFileSync('/proc/net/tcp', 'utf8'), /:2405 [0-9A-F]{8}:0000 0A/, 'nothing listens on 9229');
+
+  const second = await startDaemon({ dir, mountpoint: join(dir, 'other'), waitReady: false });
+  const refused = await second.exited;
+  t.equal(refused.code, 1, 'a second daemon with the same pid file refuses to start');
+  t.match(second.stderr(), /held by running lxcfs-ts/);
+
+  const stopped = await first.stop();
+  t.equal(stopped.code, 0, 'exit 0 on SIGTERM');
+  t.same(mountsAt(mountpoint), [], 'no mount left');
+  t.notOk(existsSync(first.pidfile), 'pid file removed');
+
+  const killed = await startDaemon({ dir, mountpoint });
+  killed.child.kill('SIGKILL');
+  await killed.exited;
+  t.equal(mountsAt(mountpoint).length, 1, 'SIGKILL leaves the mount');
+  t.throws(() => statSync(mountpoint), { code: 'ENOTCONN' }, 'stale: Transport endpoint is not connected');
+
+  const recovered = await startDaemon({ dir, mountpoint });
+  t.ok(recovered.logs().some((l) => /stale mount/.test(String(l.msg))), 'recovery logged');
+  t.equal(mountsAt(mountpoint).length, 1, 'exactly one mount after recovery');
+  t.match(run('cat', [join(mountpoint, 'proc/meminfo')]).stdout, /^MemTotal:/, 'serving again');
+
+  const twice = await startDaemon({ dir: scratchDir(), mountpoint, waitReady: false });
+  t.equal((await twice.exited).code, 1, 'a second daemon on a live mountpoint refuses');
+  t.match(twice.stderr(), /already a live fuse/);
+  cleanup(twice.dir);
+
+  t.equal((await recovered.stop()).code, 0);
+  t.same(mountsAt(mountpoint), []);
+});
