@@ -6,10 +6,11 @@ import { join } from 'node:path';
 
 const V1_ROOT = '/sys/fs/cgroup';
 
+/** controller "unified" is the cgroup2 hierarchy (the 0:: line; /sys/fs/cgroup/unified on this host). */
 export function ownCgroup(controller: string): string {
   for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-    const [, controllers, path] = line.split(':');
-    if (controllers?.split(',').includes(controller)) return path!;
+    const [id, controllers, path] = line.split(':');
+    if (controller === 'unified' ? id === '0' && controllers === '' : controllers?.split(',').includes(controller)) return path!;
   }
   throw new Error(`not in a ${controller} cgroup`);
 }

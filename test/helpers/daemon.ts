@@ -29,11 +29,11 @@ export function scratchDir(prefix = 'lxcfs-ts-test-'): string {
   return dir;
 }
 
-export async function startDaemon(opts: { args?: string[]; dir?: string; mountpoint?: string; waitReady?: boolean } = {}): Promise<Daemon> {
+export async function startDaemon(opts: { args?: string[]; dir?: string; mountpoint?: string; waitReady?: boolean; env?: Record<string, string> } = {}): Promise<Daemon> {
   const dir = opts.dir ?? scratchDir();
   const mountpoint = opts.mountpoint ?? join(dir, 'mnt');
   const pidfile = join(dir, 'lxcfs-ts.pid');
-  const child = spawn(process.execPath, [MAIN, '-p', pidfile, ...(opts.args ?? []), mountpoint], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, '-p', pidfile, ...(opts.args ?? []), mountpoint], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));

@@ -1,0 +1,159 @@
+// Every served file over a real mount, read by real tools from containers whose cgroups set a memory
+// limit, a cpuset and a CFS quota, on this hybrid host (v1 controllers + cgroup2 at /sys/fs/cgroup/unified).
+
+import t from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createCgroup, type ScratchCgroup } from './helpers/cgroups.js';
+import { runInContainer } from './helpers/container.js';
+import { cleanup, MAIN, run, startDaemon } from './helpers/daemon.js';
+
+const MiB = 1024 * 1024;
+
+interface Container {
+  name: string;
+  cgroups: ScratchCgroup[];
+  dirs: string[];
+}
+
+function makeContainer(name: string, opts: { cpus: string; memoryMiB: number; quotaUs?: number }): Container {
+  const memory = createCgroup('memory', `lxcfs-ts-test-${name}`);
+  memory.set('memory.limit_in_bytes', String(opts.memoryMiB * MiB));
+  const cpuset = createCgroup('cpuset', `lxcfs-ts-test-${name}`);
+  cpuset.set('cpuset.mems', readFileSync('/sys/fs/cgroup/cpuset/cpuset.mems', 'utf8').trim());
+  cpuset.set('cpuset.cpus', opts.cpus);
+  const cpu = createCgroup('cpu', `lxcfs-ts-test-${name}`);
+  if (opts.quotaUs) {
+    cpu.set('cpu.cfs_period_us', '100000');
+    cpu.set('cpu.cfs_quota_us', String(opts.quotaUs));
+  }
+  const cpuacct = createCgroup('cpuacct', `lxcfs-ts-test-${name}`);
+  const unified = createCgroup('unified', `lxcfs-ts-test-${name}`);
+  const cgroups = [memory, cpuset, cpu, cpuacct, unified];
+  return { name, cgroups, dirs: cgroups.map((c) => c.dir) };
+}
+
+const hostCpus = readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
+
+t.test('CPU, memory and uptime views from containers', { skip: hostCpus < 2 ? 'needs 2 CPUs' : false }, async (t) => {
+  const daemon = await startDaemon({ args: ['--enable-cfs'] });
+  const pinned = makeContainer('pinned', { cpus: '1', memoryMiB: 256 });
+  const quota = makeContainer('quota', { cpus: '0-1', memoryMiB: 512, quotaUs: 50000 });
+  t.teardown(async () => {
+    await daemon.stop();
+    for (const c of [...pinned.cgroups, ...quota.cgroups]) c.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+
+  const probe = [
+    'echo processors=$(grep -c ^processor /proc/cpuinfo)',
+    'echo first=$(grep ^processor /proc/cpuinfo | head -1 | tr -d "\\t ")',
+    'echo onln=$(getconf _NPROCESSORS_ONLN)',
+    'echo python=$(python3 -c "import os; print(os.cpu_count())")',
+    'echo online=$(cat /sys/devices/system/cpu/online) present=$(cat /sys/devices/system/cpu/present) possible=$(cat /sys/devices/system/cpu/possible)',
+    'echo cpulines=$(grep ^cpu /proc/stat | cut -d" " -f1 | tr "\\n" ,)',
+    'echo memtotal=$(free -b | awk "/^Mem:/{print \\$2}")',
+    'echo uptime=$(cut -d" " -f1 /proc/uptime)',
+    'echo swaps=$(wc -l < /proc/swaps)',
+    'echo cpu0dir=$(test -d /sys/devices/system/cpu/cpu0 && echo yes)',
+    'top -bn1 | head -5',
+  ].join('; ');
+  // Both containers read at the same time; each must see only its own numbers.
+  const [a, b] = await Promise.all([runInContainer(pinned.dirs, daemon.mountpoint, probe), runInContainer(quota.dirs, daemon.mountpoint, probe)]);
+  t.equal(a.code, 0, a.stderr);
+  t.equal(b.code, 0, b.stderr);
+  const field = (out: string, key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(out)?.[1];
+
+  t.equal(field(a.stdout, 'processors'), '1', 'cpuset {1}: one processor in cpuinfo');
+  t.equal(field(a.stdout, 'first'), 'processor:0', 'renumbered from 0');
+  t.equal(field(a.stdout, 'onln'), '1', 'getconf _NPROCESSORS_ONLN');
+  t.equal(field(a.stdout, 'python'), '1', 'Python os.cpu_count()');
+  t.equal(field(a.stdout, 'online'), '0 present=0 possible=0', 'online, present, possible agree');
+  t.equal(field(a.stdout, 'cpulines'), 'cpu,cpu0,', '/proc/stat: the aggregate and cpu0 only');
+  t.equal(field(a.stdout, 'memtotal'), String(256 * MiB), 'free -b');
+  t.ok(Number(field(a.stdout, 'uptime')) < 30, `uptime of a fresh pid namespace is about 0 (${field(a.stdout, 'uptime')})`);
+  t.equal(field(a.stdout, 'swaps'), '1', '/proc/swaps: header only (no swap on this host)');
+  t.equal(field(a.stdout, 'cpu0dir'), 'yes', 'the rest of /sys/devices/system/cpu mirrors the host');
+  t.match(a.stdout, /MiB Mem :\s+256\.0 total/, 'top header shows the container memory');
+  t.match(a.stdout, /^%?Cpu\(s\):/m, 'top reads /proc/stat');
+  t.match(a.stdout, /^top - .* up\s+0 min/m, 'top: up 0 min');
+
+  t.equal(field(b.stdout, 'processors'), '1', 'quota 0.5 CPU with --enable-cfs: one processor');
+  t.equal(field(b.stdout, 'onln'), '1');
+  t.equal(field(b.stdout, 'cpulines'), 'cpu,cpu0,');
+  t.equal(field(b.stdout, 'memtotal'), String(512 * MiB));
+});
+
+t.test('loadavg rises under a busy loop and decays (-l), pressure is the cgroup\'s', async (t) => {
+  const daemon = await startDaemon({ args: ['-l'], env: { LXCFS_TS_LOADAVG_INTERVAL_MS: '250' } });
+  const busy = makeContainer('busy', { cpus: readFileSync('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8').trim(), memoryMiB: 256 });
+  t.teardown(async () => {
+    await daemon.stop();
+    for (const c of busy.cgroups) c.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  const script = [
+    'cat /proc/loadavg', // starts tracking: 0.00
+    '(while :; do :; done) & A=$!; (while :; do :; done) & B=$!; (while :; do :; done) & C=$!',
+    'sleep 4; cat /proc/loadavg; cat /proc/pressure/cpu',
+    'kill $A $B $C; sleep 5; cat /proc/loadavg',
+  ].join('; ');
+  const r = await runInContainer(busy.dirs, daemon.mountpoint, script);
+  t.equal(r.code, 0, r.stderr);
+  const loads = r.stdout.split('\n').filter((l) => /^\d+\.\d\d /.test(l)).map((l) => Number(l.split(' ')[0]));
+  t.equal(loads.length, 3, r.stdout);
+  t.equal(loads[0], 0, 'a new container starts at 0.00');
+  t.ok(loads[1]! > 1, `rises under 3 busy loops (${loads[1]})`);
+  t.ok(loads[2]! < loads[1]! / 2, `decays after (${loads[2]})`);
+  t.match(r.stdout, /^\d+\.\d\d \d+\.\d\d \d+\.\d\d \d+\/\d+ \d+$/m, 'the kernel\'s format');
+
+  const pressure = r.stdout.split('\n').find((l) => l.startsWith('some '));
+  const total = Number(/total=(\d+)/.exec(pressure ?? '')?.[1]);
+  const hostTotal = Number(/^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1]);
+  t.ok(Number.isFinite(total) && total < hostTotal, `container cpu.pressure (total ${total}) is its own, not the host's (${hostTotal})`);
+});
+
+t.test('SIGUSR2 toggles host passthrough; render --pid shows what a process reads', async (t) => {
+  const daemon = await startDaemon();
+  const box = makeContainer('toggle', { cpus: readFileSync('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8').trim(), memoryMiB: 128 });
+  t.teardown(async () => {
+    await daemon.stop();
+    for (const c of box.cgroups) c.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  const hostTotal = /^MemTotal:.*$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![0];
+  const memTotal = async () => /^MemTotal:.*$/m.exec((await runInContainer(box.dirs, daemon.mountpoint, 'cat /proc/meminfo')).stdout)?.[0];
+
+  t.equal(await memTotal(), 'MemTotal:         131072 kB');
+  daemon.child.kill('SIGUSR2');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await memTotal(), hostTotal, 'passthrough: the host file');
+  t.ok(daemon.logs().some((l) => l.passthrough === true), 'logged');
+  daemon.child.kill('SIGUSR2');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await memTotal(), 'MemTotal:         131072 kB', 'virtualization back on');
+
+  // render --pid, from outside: what the container's init would read, without the mount.
+  const running = runInContainer(box.dirs, daemon.mountpoint, 'sleep 3');
+  let init: number | undefined;
+  const memoryPath = box.cgroups[0]!.path;
+  for (let i = 0; i < 100 && init === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const inBox = readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`:memory:${memoryPath}\n`);
+        if (inBox && /^NSpid:\s+\d+\s+1$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) init = Number(pid);
+      } catch {
+        // exited
+      }
+    }
+  }
+  t.ok(init, 'found the container init');
+  const rendered = run(process.execPath, [MAIN, 'render', '--pid', String(init), '/proc/meminfo']);
+  t.equal(rendered.code, 0, rendered.stderr);
+  t.match(rendered.stdout, /^MemTotal:\s+131072 kB$/m, 'render --pid: the container\'s meminfo');
+  const bad = run(process.execPath, [MAIN, 'render', 'proc/nope']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /no such file proc\/nope; files: proc\/meminfo/);
+  await running;
+});

@@ -1,0 +1,37 @@
+// A "container" for tests: a shell that joins scratch cgroups, then runs a command as the init of a new
+// pid + mount namespace (with its own /proc) where the daemon's files are bind-mounted over the real ones.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export const PROC_FILES = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'swaps', 'loadavg', 'diskstats', 'slabinfo'];
+
+export interface ContainerRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `script` (sh) in a container made of cgroupDirs; /proc files and /sys/devices/system/cpu come from mountpoint. */
+export function runInContainer(cgroupDirs: string[], mountpoint: string, script: string, timeoutMs = 60_000): Promise<ContainerRun> {
+  const binds = [
+    ...PROC_FILES.map((f) => `mount --bind "$MNT/proc/${f}" /proc/${f}`),
+    ...['cpu', 'io', 'memory'].map((f) => `mount --bind "$MNT/proc/pressure/${f}" /proc/pressure/${f}`),
+    'mount --bind "$MNT/sys/devices/system/cpu" /sys/devices/system/cpu',
+  ].join(' && ');
+  const join_ = cgroupDirs.map((d) => `echo $$ > ${JSON.stringify(join(d, 'cgroup.procs'))}`).join(' && ');
+  const inner = `${binds} && ${script}`;
+  const outer = `${join_} && exec unshare -m --pid --fork --mount-proc sh -c "$INNER"`;
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', outer], { env: { ...process.env, MNT: mountpoint, INNER: inner }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
