@@ -68,6 +68,24 @@ export class RenderService {
     return [...this.byPath.keys()];
   }
 
+  /**
+   * Render every file of a candidate module for one process (the daemon itself) without switching to it:
+   * the smoke test a reload must pass. Returns the first failure, or undefined.
+   */
+  check(module: RendererModule, pid: number): string | undefined {
+    const resolved = this.resolver.resolve(pid);
+    if (!resolved.ok) return `cannot resolve pid ${pid} for the smoke render: ${resolved.reason}`;
+    for (const file of module.files) {
+      try {
+        const text = file.render(file.collect(sourcesFor(this.reader, resolved.container)), this.options);
+        if (typeof text !== 'string') return `${file.path}: render returned ${typeof text}, not text`;
+      } catch (err) {
+        return `${file.path}: ${(err as Error)?.stack ?? String(err)}`;
+      }
+    }
+    return undefined;
+  }
+
   render(path: string, caller: Caller): Rendered {
     const file = this.byPath.get(path);
     if (!file) return { ok: false, errno: 'ENOENT', reason: `no virtual file ${path}` };
@@ -80,6 +98,7 @@ export class RenderService {
     try {
       const snapshot = file.collect(sourcesFor(this.reader, resolved.container, this.sampler));
       const text = file.render(snapshot, this.options);
+      if (typeof text !== 'string') return { ok: false, errno: 'EIO', reason: `renderer for ${path} returned ${typeof text}, not text` };
       return { ok: true, content: Buffer.from(text), initPid: resolved.container.initPid };
     } catch (err) {
       return { ok: false, errno: 'EIO', reason: `renderer for ${path} failed: ${(err as Error)?.stack ?? String(err)}` };

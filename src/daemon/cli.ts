@@ -11,6 +11,7 @@ export const MANAGED_FUSE_OPTIONS = ['allow_other', 'direct_io', 'entry_timeout'
 
 export const HELP = `Usage: lxcfs-ts [options] MOUNTPOINT
        lxcfs-ts render [--pid PID] [-u] [-l] [--enable-cfs] FILE
+       lxcfs-ts status [-p PIDFILE]
 
 Serve /proc files rendered from the cgroups of the process that reads them, so a
 container that bind-mounts MOUNTPOINT/proc/meminfo over its /proc/meminfo sees
@@ -23,6 +24,8 @@ Served files (under MOUNTPOINT):
 
 render prints what process PID (default: the render command itself) would read
 from FILE (e.g. proc/meminfo or /proc/meminfo), without a mount.
+status prints the running daemon's pid, mountpoint, renderer version and hash,
+reload count and last reload failure (from PIDFILE's .status.json beside it).
 
 Options:
   -f, --foreground        accepted for LXCFS compatibility (always foreground)
@@ -36,9 +39,10 @@ Options:
   -h, --help              show this help
   -v, --version           show the version
 
-Signals: SIGTERM/SIGINT unmount and exit 0; SIGUSR2 toggles host passthrough
-(every file shows the host's); SIGUSR1 reloads renderers (not implemented yet:
-logged and ignored).
+Signals: SIGTERM/SIGINT unmount and exit 0; SIGUSR1 reloads the renderers
+(dist/renderers.cjs) without unmounting, keeping the old ones if the new bundle
+fails to load or to render; SIGUSR2 toggles host passthrough (every file shows
+the host's).
 `;
 
 const optionsSchema = z.object({
@@ -67,6 +71,7 @@ export interface RenderCommandOptions {
 export type Command =
   | { kind: 'run'; options: DaemonOptions }
   | { kind: 'render'; options: RenderCommandOptions }
+  | { kind: 'status'; pidfile: string }
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'error'; message: string };
@@ -107,8 +112,18 @@ function parseRenderCommand(argv: string[]): Command {
   };
 }
 
+function parseStatusCommand(argv: string[]): Command {
+  try {
+    const { values } = parseArgs({ args: argv, strict: true, options: { pidfile: { type: 'string', short: 'p', default: DEFAULT_PIDFILE } } });
+    return values.pidfile ? { kind: 'status', pidfile: values.pidfile } : { kind: 'error', message: '--pidfile needs a path' };
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+}
+
 export function parseCommandLine(argv: string[]): Command {
   if (argv[0] === 'render') return parseRenderCommand(argv.slice(1));
+  if (argv[0] === 'status') return parseStatusCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

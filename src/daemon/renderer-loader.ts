@@ -1,10 +1,22 @@
-// Loads the renderer module (everything that knows /proc semantics) from disk. The daemon reaches it only
-// through here, so it can be swapped without unmounting (SIGUSR1, a later step).
+// Loads the renderer bundle (everything that knows /proc semantics) from disk, at start and on SIGUSR1.
+// The daemon reaches renderers only through here, so they can be replaced without unmounting.
+//
+// The bundle is one CommonJS file (dist/renderers.cjs, built by esbuild from src/renderers) compiled with
+// vm.compileFunction: no module cache holds old copies, so a replaced bundle is garbage once no open file
+// or request references it. Re-importing an ES module under a fresh query string instead keeps every copy
+// alive (~228 KiB per reload of a 61 KiB module, measured on Node 20). A bundle whose sha256 did not change
+// is not compiled again.
 
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileFunction } from 'node:vm';
 import { z } from 'zod';
 import type { RendererModule } from '../context/render-service.js';
 
-export const DEFAULT_RENDERERS_URL = new URL('../renderers/index.js', import.meta.url);
+/** LXCFS_TS_RENDERERS overrides the bundle path (tests, packagers). */
+export const DEFAULT_BUNDLE = process.env.LXCFS_TS_RENDERERS || fileURLToPath(new URL('../../renderers.cjs', import.meta.url));
 
 // zod 4's z.function() is no longer a schema; a function field is checked with z.custom.
 const fn = z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', 'must be a function');
@@ -25,18 +37,61 @@ const moduleShape = z.object({
   mirrors: z.array(z.object({ path: z.string().min(1), hostPath: z.string().startsWith('/') })).optional(),
 });
 
-export type Loaded = { ok: true; module: RendererModule } | { ok: false; message: string };
+export interface LoadedRenderers {
+  module: RendererModule;
+  path: string;
+  hash: string;
+  loadedAt: Date;
+}
 
-export async function loadRenderers(url: URL = DEFAULT_RENDERERS_URL): Promise<Loaded> {
-  let imported: unknown;
-  try {
-    imported = await import(url.href);
-  } catch (err) {
-    return { ok: false, message: `cannot import renderers from ${url.pathname}: ${(err as Error).message}` };
+export type LoadResult =
+  | { ok: true; changed: boolean; loaded: LoadedRenderers }
+  | { ok: false; message: string };
+
+/** A check run on a candidate before it replaces the current renderers; returns an error message or undefined. */
+export type SmokeTest = (module: RendererModule) => string | undefined;
+
+const refuseRequire = (id: string): never => {
+  throw new Error(`renderers may not require modules (asked for ${id}): they get their inputs from Sources`);
+};
+
+export class RendererLoader {
+  private loaded: LoadedRenderers | undefined;
+
+  constructor(readonly path: string = DEFAULT_BUNDLE) {}
+
+  get current(): LoadedRenderers | undefined {
+    return this.loaded;
   }
-  const shape = moduleShape.safeParse(imported);
-  if (!shape.success) {
-    return { ok: false, message: `renderers at ${url.pathname} have the wrong shape: ${shape.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+
+  /** Load the bundle if its content changed; the current renderers stay if anything is wrong with it. */
+  load(smoke?: SmokeTest): LoadResult {
+    let code: string;
+    try {
+      code = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      return { ok: false, message: `cannot read renderers ${this.path}: ${(err as Error).message}` };
+    }
+    const hash = createHash('sha256').update(code).digest('hex');
+    if (this.loaded?.hash === hash) return { ok: true, changed: false, loaded: this.loaded };
+
+    let exported: unknown;
+    try {
+      const module = { exports: {} as unknown };
+      const body = compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: this.path });
+      body(module.exports, refuseRequire, module, this.path, dirname(this.path));
+      exported = module.exports;
+    } catch (err) {
+      return { ok: false, message: `renderers ${this.path} failed to load: ${(err as Error)?.stack ?? String(err)}` };
+    }
+    const shape = moduleShape.safeParse(exported);
+    if (!shape.success) {
+      return { ok: false, message: `renderers ${this.path} have the wrong shape: ${shape.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+    }
+    const module = exported as RendererModule;
+    const failure = smoke?.(module);
+    if (failure) return { ok: false, message: `renderers ${this.path} failed the smoke render: ${failure}` };
+    this.loaded = { module, path: this.path, hash, loadedAt: new Date() };
+    return { ok: true, changed: true, loaded: this.loaded };
   }
-  return { ok: true, module: imported as RendererModule };
 }

@@ -10,7 +10,8 @@ import { detachMount, FuseHost } from './fuse-host.js';
 import { createLogger, type Logger } from './logger.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { acquirePidfile } from './pidfile.js';
-import { loadRenderers } from './renderer-loader.js';
+import { RendererLoader } from './renderer-loader.js';
+import { readStatus, statusPathFor, writeStatus, type DaemonStatus } from './status.js';
 
 export interface Bootstrap {
   /** SIGUSR1s received before the real handler existed */
@@ -40,24 +41,31 @@ export async function main(argv: string[], bootstrap: Bootstrap): Promise<number
     case 'error':
       process.stderr.write(`lxcfs-ts: ${command.message} (see lxcfs-ts --help)\n`);
       return 2;
-    case 'run':
-      return serve(command.options, bootstrap);
+    case 'status': {
+      const report = readStatus(command.pidfile);
+      if (report.ok) process.stdout.write(report.text);
+      else process.stderr.write(`lxcfs-ts: ${report.message}\n`);
+      return report.ok ? 0 : 1;
+    }
     case 'render':
       return renderOnce(command.options);
+    case 'run':
+      return serve(command.options, bootstrap);
   }
 }
 
 /** `lxcfs-ts render`: what a process would read, without a mount. */
-async function renderOnce(options: RenderCommandOptions): Promise<number> {
-  const loaded = await loadRenderers();
+function renderOnce(options: RenderCommandOptions): number {
+  const loader = new RendererLoader();
+  const loaded = loader.load();
   if (!loaded.ok) {
     process.stderr.write(`lxcfs-ts: ${loaded.message}\n`);
     return 1;
   }
   const reader = new CgroupReader();
   const sampler = options.enableLoadavg ? new LoadavgSampler(reader) : undefined;
-  const service = new RenderService(reader, new ContainerResolver(reader), { swap: !options.disableSwap, cfs: options.enableCfs }, loaded.module, sampler);
-  sampler?.stop();
+  const renderOptions = { swap: !options.disableSwap, cfs: options.enableCfs };
+  const service = new RenderService(reader, new ContainerResolver(reader), renderOptions, loaded.loaded.module, sampler);
   if (!service.paths().includes(options.file)) {
     process.stderr.write(`lxcfs-ts: no such file ${options.file}; files: ${service.paths().join(' ')}\n`);
     return 2;
@@ -74,10 +82,6 @@ async function renderOnce(options: RenderCommandOptions): Promise<number> {
 
 async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<number> {
   const log = createLogger(options.debug);
-  process.on('SIGUSR1', () => log.warn('SIGUSR1: renderer reload is not implemented yet; still serving the loaded renderers'));
-  bootstrap.releaseUsr1();
-  if (bootstrap.earlyUsr1() > 0) log.warn('SIGUSR1 received during start-up: reload is not implemented yet; ignored');
-
   // A bug must cost one request, not every container's mount.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception; still serving'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; still serving'));
@@ -88,7 +92,6 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
     process.stderr.write(`lxcfs-ts: ${pidfile.message}\n`);
     return 1;
   }
-
   const fail = (message: string): number => {
     log.error(message);
     process.stderr.write(`lxcfs-ts: ${message}\n`);
@@ -100,17 +103,57 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
   if (!prepared.ok) return fail(prepared.message);
   if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
 
-  const loaded = await loadRenderers();
-  if (!loaded.ok) return fail(loaded.message);
+  const loader = new RendererLoader();
+  const first = loader.load();
+  if (!first.ok) return fail(first.message);
 
   const reader = new CgroupReader();
   const resolver = new ContainerResolver(reader);
   const sampler = options.enableLoadavg ? new LoadavgSampler(reader, { intervalMs: loadavgIntervalMs() }) : undefined;
-  const service = new RenderService(reader, resolver, { swap: !options.disableSwap, cfs: options.enableCfs }, loaded.module, sampler);
+  const service = new RenderService(reader, resolver, { swap: !options.disableSwap, cfs: options.enableCfs }, first.loaded.module, sampler);
+
+  const status: DaemonStatus = {
+    pid: process.pid,
+    mountpoint: options.mountpoint,
+    startedAt: new Date().toISOString(),
+    reloads: 0,
+    renderers: describe(first.loaded),
+    passthrough: false,
+  };
+  const statusPath = statusPathFor(options.pidfile);
+  const saveStatus = () => {
+    try {
+      writeStatus(statusPath, status);
+    } catch (err) {
+      log.warn({ err, path: statusPath }, 'cannot write the status file; lxcfs-ts status will not see this daemon');
+    }
+  };
+
+  const reload = () => {
+    const result = loader.load((candidate) => service.check(candidate, process.pid));
+    if (!result.ok) {
+      status.lastReloadError = { at: new Date().toISOString(), message: result.message };
+      log.error({ path: loader.path, err: result.message }, 'renderer reload failed; the previous renderers keep serving');
+    } else if (!result.changed) {
+      log.info({ path: loader.path, sha256: result.loaded.hash }, 'SIGUSR1: renderers unchanged on disk; nothing to reload');
+    } else {
+      service.use(result.loaded.module);
+      status.reloads++;
+      status.renderers = describe(result.loaded);
+      log.info({ reloads: status.reloads, ...status.renderers }, 'renderers reloaded');
+    }
+    saveStatus();
+  };
+  process.on('SIGUSR1', reload);
+  bootstrap.releaseUsr1();
+
   process.on('SIGUSR2', () => {
     service.passthrough = !service.passthrough;
+    status.passthrough = service.passthrough;
+    saveStatus();
     log.warn({ passthrough: service.passthrough }, service.passthrough ? 'SIGUSR2: serving host files (virtualization off)' : 'SIGUSR2: virtualization back on');
   });
+
   const host = new FuseHost(
     options.mountpoint,
     {
@@ -134,11 +177,12 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
   } catch (err) {
     return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
   }
+  saveStatus();
   log.info(
     {
       mountpoint: options.mountpoint,
       cgroupLayout: reader.layout.kind,
-      renderers: service.moduleVersion,
+      renderers: status.renderers,
       files: service.paths(),
       swap: !options.disableSwap,
       loadavg: options.enableLoadavg,
@@ -146,6 +190,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
     },
     'serving',
   );
+  if (bootstrap.earlyUsr1() > 0) reload();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -170,6 +215,10 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+function describe(loaded: { module: { version: string }; hash: string; path: string; loadedAt: Date }) {
+  return { version: loaded.module.version, sha256: loaded.hash, path: loaded.path, loadedAt: loaded.loadedAt.toISOString() };
 }
 
 /** LXCFS_TS_LOADAVG_INTERVAL_MS shortens the 5 s sampling period (tests watch loads rise and decay). */

@@ -1,0 +1,58 @@
+// What a user can ask a running daemon without reading its logs: `lxcfs-ts status` reads the status file
+// the daemon rewrites at start and after every reload, next to its pid file.
+
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+export interface DaemonStatus {
+  pid: number;
+  mountpoint: string;
+  startedAt: string;
+  reloads: number;
+  renderers: { version: string; sha256: string; path: string; loadedAt: string };
+  lastReloadError?: { at: string; message: string };
+  passthrough: boolean;
+}
+
+export function statusPathFor(pidfile: string): string {
+  return `${pidfile.replace(/\.pid$/, '')}.status.json`;
+}
+
+/** Written atomically (rename), so a reader never sees half a file. Failure is logged by the caller. */
+export function writeStatus(path: string, status: DaemonStatus): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(status, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+export type StatusReport = { ok: true; text: string } | { ok: false; message: string };
+
+export function readStatus(pidfile: string): StatusReport {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(pidfile, 'utf8'), 10);
+  } catch {
+    return { ok: false, message: `no pid file ${pidfile}: is lxcfs-ts running (with this --pidfile)?` };
+  }
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return { ok: false, message: `pid file ${pidfile} names pid ${pid}, which is not running` };
+  }
+  let status: DaemonStatus;
+  try {
+    status = JSON.parse(readFileSync(statusPathFor(pidfile), 'utf8')) as DaemonStatus;
+  } catch (err) {
+    return { ok: false, message: `cannot read ${statusPathFor(pidfile)}: ${(err as Error).message}` };
+  }
+  const lines = [
+    `pid:          ${status.pid}${status.pid === pid ? '' : ` (pid file says ${pid})`}`,
+    `mountpoint:   ${status.mountpoint}`,
+    `started:      ${status.startedAt}`,
+    `renderers:    ${status.renderers.version} (sha256 ${status.renderers.sha256.slice(0, 16)}…, loaded ${status.renderers.loadedAt})`,
+    `bundle:       ${status.renderers.path}`,
+    `reloads:      ${status.reloads}`,
+    `passthrough:  ${status.passthrough ? 'on (host files served)' : 'off'}`,
+    `last failure: ${status.lastReloadError ? `${status.lastReloadError.at}: ${status.lastReloadError.message.split('\n')[0]}` : 'none'}`,
+  ];
+  return { ok: true, text: lines.join('\n') + '\n' };
+}

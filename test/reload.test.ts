@@ -1,0 +1,119 @@
+// SIGUSR1 swaps the renderer bundle under a live mount: same mount, same daemon, new output on the next
+// open, old snapshots for files already open, no failed read while it happens; a broken bundle is
+// refused and the previous renderers keep serving.
+
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cleanup, MAIN, ROOT, run, startDaemon } from './helpers/daemon.js';
+
+const BUNDLE = join(ROOT, 'dist/renderers.cjs');
+const MARKER = 'LxcfsTsMarker:        1 kB';
+
+/** The bundle plus a footer that prefixes meminfo with a marker line and renames the version. */
+function markerBundle(): string {
+  return `${readFileSync(BUNDLE, 'utf8')}
+;(() => {
+  const meminfo = module.exports.files.find((f) => f.path === 'proc/meminfo');
+  const render = meminfo.render;
+  meminfo.render = (snapshot, options) => ${JSON.stringify(MARKER + '\n')} + render(snapshot, options);
+  module.exports = { ...module.exports, version: 'marker' }; // esbuild's exports are read-only getters
+})();
+`;
+}
+
+function mountIdOf(path: string): string | undefined {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === path)?.split(' ')[0];
+}
+
+const waitFor = async (what: string, ok: () => boolean) => {
+  for (let i = 0; i < 200; i++) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+t.test('reload under a live mount', async (t) => {
+  const dir = (await import('./helpers/daemon.js')).scratchDir();
+  const bundle = join(dir, 'renderers.cjs');
+  copyFileSync(BUNDLE, bundle);
+  const daemon = await startDaemon({ dir, env: { LXCFS_TS_RENDERERS: bundle } });
+  t.teardown(async () => {
+    await daemon.stop();
+    cleanup(dir, daemon.mountpoint);
+  });
+  const meminfo = join(daemon.mountpoint, 'proc/meminfo');
+  const mountId = mountIdOf(daemon.mountpoint);
+  t.ok(mountId, 'mounted');
+
+  // A reader that opens meminfo, reads 64 bytes, waits for "go" on stdin, then reads the rest.
+  const holder = spawn('python3', ['-c', `import os,sys\nf=os.open(${JSON.stringify(meminfo)},os.O_RDONLY)\nhead=os.read(f,64)\nprint("opened",flush=True)\nsys.stdin.readline()\nrest=b""\nwhile True:\n  b=os.read(f,4096)\n  if not b: break\n  rest+=b\nsys.stdout.write((head+rest).decode())`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let held = '';
+  holder.stdout.on('data', (d) => (held += d));
+  const holderDone = new Promise((r) => holder.on('close', r));
+  t.teardown(() => holder.kill('SIGKILL'));
+  await waitFor('the held fd', () => held.includes('opened'));
+
+  // 1000 reads racing the reload, from another process.
+  const racer = spawn('sh', ['-c', 'fail=0; for i in $(seq 1000); do cat "$0" > /dev/null || fail=$((fail+1)); done; echo failures=$fail', meminfo]);
+  let racerOut = '';
+  racer.stdout.on('data', (d) => (racerOut += d));
+  const racerDone = new Promise((r) => racer.on('close', r));
+  t.teardown(() => racer.kill('SIGKILL'));
+
+  writeFileSync(bundle, markerBundle());
+  daemon.child.kill('SIGUSR1');
+  await waitFor('the reload log line', () => daemon.logs().some((l) => l.msg === 'renderers reloaded'));
+  await racerDone;
+
+  t.equal(racerOut.trim(), 'failures=0', 'none of 1000 reads racing the reload failed');
+  const after = run('cat', [meminfo]);
+  t.equal(after.stdout.split('\n')[0], MARKER, 'the next open serves the new renderers');
+  t.equal(mountIdOf(daemon.mountpoint), mountId, 'same mount (same mount id)');
+  t.equal(daemon.child.exitCode, null, 'same daemon, still running');
+  t.equal(JSON.parse(readFileSync(daemon.pidfile, 'utf8')), daemon.child.pid, 'pid file unchanged');
+
+  holder.stdin.end('go\n');
+  await holderDone;
+  t.match(held, /^opened\nMemTotal:/, 'the fd opened before the reload reads its old snapshot');
+  t.notMatch(held, /LxcfsTsMarker/);
+
+  const status = run(process.execPath, [MAIN, 'status', '-p', daemon.pidfile]);
+  t.equal(status.code, 0, status.stderr);
+  t.match(status.stdout, /renderers:\s+marker /);
+  t.match(status.stdout, /reloads:\s+1$/m);
+
+  // Same bundle again: nothing to do.
+  daemon.child.kill('SIGUSR1');
+  await waitFor('the unchanged log line', () => daemon.logs().some((l) => /unchanged/.test(String(l.msg))));
+
+  // Broken bundles: a syntax error, a throw at import, a wrong shape, a renderer that throws on the smoke
+  // render. Each is refused, logged with its path, and the marker renderers keep serving.
+  const broken = [
+    ['syntax error', 'module.exports = {{{'],
+    ['throw at import', 'throw new Error("boom at import")'],
+    ['wrong shape', 'module.exports = { version: "x", files: [] }'],
+    ['smoke render throws', `${readFileSync(BUNDLE, 'utf8')}\n;module.exports.files[0].render = () => { throw new Error("smoke boom") };`],
+    ['requires a module', 'require("node:fs"); module.exports = {}'],
+  ];
+  for (const [what, code] of broken) {
+    const errorsBefore = daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').length;
+    writeFileSync(bundle, code!);
+    daemon.child.kill('SIGUSR1');
+    await waitFor(`the failure log for ${what}`, () => daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').length > errorsBefore);
+    const line = daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').pop()!;
+    t.equal(line.path, bundle, `${what}: the log names the bundle`);
+    t.equal(run('cat', [meminfo]).stdout.split('\n')[0], MARKER, `${what}: the previous renderers still serve`);
+  }
+  t.equal(mountIdOf(daemon.mountpoint), mountId, 'never unmounted');
+  t.match(run(process.execPath, [MAIN, 'status', '-p', daemon.pidfile]).stdout, /last failure: .*renderers .* failed|last failure: .*may not require/);
+
+  // A missing bundle too.
+  writeFileSync(bundle, '');
+  (await import('node:fs')).unlinkSync(bundle);
+  daemon.child.kill('SIGUSR1');
+  await waitFor('the missing-file log', () => daemon.logs().some((l) => /cannot read renderers/.test(String(l.err))));
+  t.equal(run('cat', [meminfo]).stdout.split('\n')[0], MARKER, 'missing bundle: still serving');
+});
