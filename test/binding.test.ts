@@ -74,6 +74,13 @@ t.test('st_size 0 files read whole under direct_io', async (t) => {
   t.equal(run('head', ['-c', '10', big]).stdout, 'line 0000\n', 'head -c');
   const py = run('python3', ['-c', 'import sys\nwhole=open(sys.argv[1],"rb").read()\nf=open(sys.argv[1],"rb",buffering=0)\nparts=[]\nwhile True:\n  b=f.read(1024)\n  if not b: break\n  parts.append(b)\nprint(len(whole), whole==b"".join(parts))', big]);
   t.equal(py.stdout.trim(), '100000 True', 'Python read() and 1 KiB chunks');
+
+  // The same content handed to the binding at open: read and release never reach JavaScript.
+  const native = join(mnt, 'native');
+  t.equal(run('cat', [native]).stdout, cat.stdout, 'natively served content reads the same');
+  t.equal(run('head', ['-c', '10', native]).stdout, 'line 0000\n');
+  const chunked = run('python3', ['-c', 'import sys\nf=open(sys.argv[1],"rb",buffering=0)\nf.seek(99990)\nprint(f.read(1024))', native]);
+  t.equal(chunked.stdout.trim(), "b'line 9999\\n'", 'a read at an offset');
 });
 
 t.test('libfuse comes from beside the addon', async (t) => {

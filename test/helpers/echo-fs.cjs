@@ -1,5 +1,6 @@
 // A tiny filesystem on the patched binding, for the binding's own test: /whoami answers with the caller
-// the handler saw ("pid uid gid"), /big is 100 KiB of numbered lines with st_size 0.
+// the handler saw ("pid uid gid"), /big is 100 KiB of numbered lines with st_size 0 served through JS
+// read calls, /native the same content handed to the binding at open (read and release served natively).
 // Usage: node echo-fs.cjs MOUNTPOINT   (prints "ready" when mounted; SIGTERM unmounts and exits)
 'use strict'
 const Fuse = require('fuse-native')
@@ -12,14 +13,15 @@ let next = 1
 const ops = {
   getattr (path, cb) {
     if (path === '/') return cb(0, { mode: 0o40555, size: 0, nlink: 2 })
-    if (path === '/whoami' || path === '/big') return cb(0, { mode: 0o100444, size: 0, nlink: 1 })
+    if (path === '/whoami' || path === '/big' || path === '/native') return cb(0, { mode: 0o100444, size: 0, nlink: 1 })
     cb(Fuse.ENOENT)
   },
   readdir (path, cb) {
-    if (path === '/') return cb(0, ['whoami', 'big'])
+    if (path === '/') return cb(0, ['whoami', 'big', 'native'])
     cb(Fuse.ENOENT)
   },
   open (path, flags, cb, caller) {
+    if (path === '/native') return cb(0, 0, big)
     const content = path === '/big' ? big : Buffer.from(`${caller.pid} ${caller.uid} ${caller.gid}\n`)
     handles.set(next, content)
     cb(0, next++)

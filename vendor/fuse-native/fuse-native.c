@@ -316,7 +316,35 @@ FUSE_METHOD_VOID(access, 2, 0, (const char *path, int mode), {
   napi_create_uint32(env, l->mode, &(argv[3]));
 })
 
-FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
+// lxcfs-ts: content handed over at open is kept natively and served by read/release on the FUSE thread,
+// without a hand-off to JS. Its handle is the buffer's address tagged with bit 63, which no user-space
+// pointer and no int32 handle from JS has.
+#define NATIVE_CONTENT_TAG (1ULL << 63)
+
+typedef struct {
+  size_t len;
+  char data[];
+} native_content_t;
+
+static int is_native_content (struct fuse_file_info *info) {
+  return info != NULL && (info->fh & NATIVE_CONTENT_TAG) != 0;
+}
+
+static native_content_t *native_content_of (struct fuse_file_info *info) {
+  return (native_content_t *) (uintptr_t) (info->fh & ~NATIVE_CONTENT_TAG);
+}
+
+static int native_content_read (char *buf, size_t len, off_t offset, struct fuse_file_info *info) {
+  native_content_t *content = native_content_of(info);
+  if (offset < 0) return -EINVAL;
+  if ((size_t) offset >= content->len) return 0;
+  size_t n = content->len - (size_t) offset;
+  if (n > len) n = len;
+  memcpy(buf, content->data + offset, n);
+  return (int) n;
+}
+
+FUSE_METHOD(open, 2, 2, (const char *path, struct fuse_file_info *info), {
   l->path = path;
   l->info = info;
 }, {
@@ -328,7 +356,21 @@ FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
   }
 }, {
   NAPI_ARGV_INT32(fd, 2)
-  if (fd != 0) {
+  bool has_content = false;
+  if (res == 0 && argc > 3) napi_is_buffer(env, argv[3], &has_content);
+  if (has_content) {
+    char *data;
+    size_t len;
+    napi_get_buffer_info(env, argv[3], (void **) &data, &len);
+    native_content_t *content = malloc(sizeof(native_content_t) + len);
+    if (content == NULL) {
+      res = -ENOMEM;
+    } else {
+      content->len = len;
+      memcpy(content->data, data, len);
+      l->info->fh = ((uint64_t) (uintptr_t) content) | NATIVE_CONTENT_TAG;
+    }
+  } else if (fd != 0) {
     l->info->fh = fd;
   }
 })
@@ -377,6 +419,10 @@ FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2]),
 })
 
 FUSE_METHOD_VOID(release, 2, 0, (const char *path, struct fuse_file_info *info), {
+  if (is_native_content(info)) {
+    free(native_content_of(info));
+    return 0;
+  }
   l->path = path;
   l->info = info;
 }, {
@@ -401,6 +447,7 @@ FUSE_METHOD_VOID(releasedir, 2, 0, (const char *path, struct fuse_file_info *inf
 })
 
 FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {
+  if (is_native_content(info)) return native_content_read(buf, len, offset, info);
   l->path = path;
   l->buf = buf;
   l->len = len;
@@ -911,7 +958,7 @@ NAPI_METHOD(fuse_native_mount) {
   struct fuse_chan *ch = fuse_mount(mnt, &args);
 
   if (ch == NULL) {
-    char msg[1200];
+    char msg[2400];
     snprintf(msg, sizeof(msg), "fuse_mount failed on %s: %s (options %s)", mnt, errno ? strerror(errno) : "see libfuse message on stderr", mntopts);
     fuse_opt_free_args(&args);
     napi_throw_error(env, "EFUSEMOUNT", msg);
@@ -924,7 +971,7 @@ NAPI_METHOD(fuse_native_mount) {
   if (fuse == NULL) {
     // Never leave a mount without a daemon behind it.
     fuse_unmount(mnt, ch);
-    char msg[1200];
+    char msg[2400];
     snprintf(msg, sizeof(msg), "fuse_new failed on %s (bad options? %s)", mnt, mntopts);
     napi_throw_error(env, "EFUSENEW", msg);
     return NULL;

@@ -32,7 +32,8 @@ declare namespace Fuse {
     getattr?(path: string, cb: (code: number, stat?: Stat) => void, caller: Caller): void;
     readlink?(path: string, cb: (code: number, target?: string) => void, caller: Caller): void;
     readdir?(path: string, cb: (code: number, names?: string[], stats?: Stat[]) => void, caller: Caller): void;
-    open?(path: string, flags: number, cb: (code: number, fd?: number) => void, caller: Caller): void;
+    /** cb(0, 0, content) hands the whole content over: read and release are then served natively. */
+    open?(path: string, flags: number, cb: (code: number, fd?: number, content?: Buffer) => void, caller: Caller): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;
     release?(path: string, fd: number, cb: Done, caller: Caller): void;

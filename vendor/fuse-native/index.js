@@ -162,6 +162,8 @@ class Fuse extends Nanoresource {
       for (const [name, { op }] of OpcodesAndDefaults) {
         if (ops[name]) implemented.push(op)
       }
+      // lxcfs-ts: content handed over at open is read and released natively, so those ops must exist
+      if (ops.open) implemented.push(binding.op_read, binding.op_release)
     }
     this._implemented = new Set(implemented)
 
@@ -461,8 +463,11 @@ class Fuse extends Nanoresource {
     })
   }
 
+  // lxcfs-ts: cb(0, 0, buffer) hands the file's whole content to the native side, which then serves
+  // read and release itself (no JS round trip); cb(0, fd) keeps upstream's behaviour.
   _op_open (signal, path, flags) {
-    this.ops.open(path, flags, (err, fd) => {
+    this.ops.open(path, flags, (err, fd, content) => {
+      if (Buffer.isBuffer(content)) return signal(err, fd || 0, content)
       return signal(err, fd)
     })
   }
@@ -488,6 +493,7 @@ class Fuse extends Nanoresource {
   }
 
   _op_release (signal, path, fd) {
+    if (!this.ops.release) return signal(0)
     this.ops.release(path, fd, err => {
       return signal(err)
     })
@@ -500,6 +506,7 @@ class Fuse extends Nanoresource {
   }
 
   _op_read (signal, path, fd, buf, len, offsetLow, offsetHigh) {
+    if (!this.ops.read) return signal(Fuse.EBADF, 0, buf.buffer)
     this.ops.read(path, fd, buf, len, getDoubleArg(offsetLow, offsetHigh), (err, bytesRead) => {
       return signal(err, bytesRead || 0, buf.buffer)
     })
