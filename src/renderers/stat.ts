@@ -92,8 +92,12 @@ export function collectStat(sources: Sources): StatSnapshot {
     const spread = wholeUsage(sources);
     if (spread) snapshot.spread = spread;
   }
-  const states = countStates(sources, 'cpu') ?? countStates(sources, 'unified');
-  if (states) snapshot.states = states;
+  // A host process's "container" is its own cgroup, often the root: counting every thread of the machine
+  // would cost a read per thread and tell less than the kernel's own figures, which stay.
+  if (!sources.container.host) {
+    const states = countStates(sources, 'cpu') ?? countStates(sources, 'unified');
+    if (states) snapshot.states = states;
+  }
   return snapshot;
 }
 
