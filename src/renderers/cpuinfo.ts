@@ -26,16 +26,19 @@ export function renderCpuinfo(snapshot: CpuinfoSnapshot, options: RenderOptions)
   const blocks = snapshot.host.split(/\n\n+/).filter((b) => b.trim() !== '');
   const out: string[] = [];
   let sawProcessor = false;
+  const kept = new Set<number>();
   for (const block of blocks) {
-    const m = /^processor\s*:\s*(\d+)/.exec(block);
+    const m = /^processor\s*:\s*(\d+)\s*(\n|$)/.exec(block);
     if (!m) {
       out.push(block.replace(/\n+$/, ''));
       continue;
     }
     sawProcessor = true;
-    const id = newId.get(Number(m[1]));
-    if (id === undefined) continue;
-    out.push(block.replace(/^(processor\s*:\s*)\d+/, `$1${id}`).replace(/\n+$/, ''));
+    // Numbered in output order, each host CPU once, so the ids run 0..n-1 even if the host file repeats one.
+    const cpu = Number(m[1]);
+    if (!newId.has(cpu) || kept.has(cpu)) continue;
+    out.push(block.replace(/^(processor\s*:\s*)\d+/, `$1${kept.size}`).replace(/\n+$/, ''));
+    kept.add(cpu);
   }
   if (!sawProcessor) return snapshot.host;
   return out.join('\n\n') + '\n\n';

@@ -2,6 +2,7 @@
 // from the daemon's sampler in the kernel's fixed point; this file only formats them like
 // fs/proc/loadavg.c: "%lu.%02lu %lu.%02lu %lu.%02lu %u/%d %d".
 
+import { u64 } from './format.js';
 import type { LoadAverage, RenderOptions, Sources, VirtualFile } from './types.js';
 
 export const FSHIFT = 11;
@@ -18,7 +19,8 @@ export function collectLoadavg(sources: Sources): LoadavgSnapshot {
 }
 
 function fixedToText(fixed: number): string {
-  const x = Math.max(0, Math.floor(fixed)) + FIXED_1 / 200; // the kernel rounds to 2 decimals this way
+  // The kernel rounds to 2 decimals by adding FIXED_1/200; garbage counts as 0.
+  const x = (Number.isFinite(fixed) && fixed > 0 ? Math.min(Math.floor(fixed), 2 ** 52) : 0) + FIXED_1 / 200;
   const int = Math.floor(x / FIXED_1);
   const frac = Math.floor(((x % FIXED_1) * 100) / FIXED_1);
   return `${int}.${String(frac).padStart(2, '0')}`;
@@ -27,7 +29,7 @@ function fixedToText(fixed: number): string {
 export function renderLoadavg(snapshot: LoadavgSnapshot, _options: RenderOptions): string {
   const load = snapshot.load;
   if (!load) return snapshot.host;
-  return `${load.fixed.map(fixedToText).join(' ')} ${load.running}/${load.total} ${load.lastPid}\n`;
+  return `${load.fixed.map(fixedToText).join(' ')} ${u64(load.running)}/${u64(load.total)} ${u64(load.lastPid)}\n`;
 }
 
 export const loadavg: VirtualFile<LoadavgSnapshot> = {

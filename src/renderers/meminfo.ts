@@ -7,6 +7,7 @@
 // that would describe other containers' memory is replaced by a deliberate value (see LINES below).
 
 import type { MemoryReading } from 'node-cgroups-parser';
+import { u64 } from './format.js';
 import type { RenderOptions, Sources, VirtualFile } from './types.js';
 
 export interface ContainerMemory {
@@ -66,6 +67,8 @@ function parseHost(text: string): HostLine[] {
     if (line === '') continue;
     const m = /^([^:]+):\s+(\d+) kB$/.exec(line);
     if (m) lines.push({ key: m[1]!, kb: Number(m[2]), text: line });
+    // A malformed line of a key we recompute is recomputed all the same (its host value counts as 0).
+    else if (line.split(':')[0]! in LINES) lines.push({ key: line.split(':')[0]!, kb: Number.NaN, text: line });
     else lines.push({ key: line.split(':')[0]!, text: line });
   }
   return lines;
@@ -200,7 +203,7 @@ export function renderMeminfo(snapshot: MeminfoSnapshot, options: RenderOptions)
   if (!mem) return snapshot.host;
 
   const host = new Map<string, number>();
-  for (const l of lines) if (l.kb !== undefined) host.set(l.key, l.kb);
+  for (const l of lines) if (l.kb !== undefined && Number.isFinite(l.kb)) host.set(l.key, l.kb);
   const hostTotal = host.get('MemTotal') ?? 0;
   // A zero limit is treated as no limit, as LXCFS does: a cgroup that may hold nothing is never a
   // container anyone reads meminfo from, and MemTotal 0 makes tools divide by zero (lxc/lxcfs#389).
@@ -234,13 +237,8 @@ export function renderMeminfo(snapshot: MeminfoSnapshot, options: RenderOptions)
 
 /** The kernel's layout (fs/proc/meminfo.c): name and colon padded to 16, value right-aligned to 8. */
 function formatLine(key: string, valueKb: number): string {
-  // Garbage in (a 1e30 counter, NaN) must still give a well-formed line, never "1e+30".
-  const value = Number.isFinite(valueKb) ? BigInt(Math.min(Math.max(0, Math.floor(valueKb)), MAX_U64_DOUBLE)) : 0n;
-  return `${(key + ':').padEnd(16)}${String(value).padStart(8)} kB\n`;
+  return `${(key + ':').padEnd(16)}${u64(valueKb).padStart(8)} kB\n`;
 }
-
-/** the largest double below 2^64, so a rendered value always fits the kernel's u64 */
-const MAX_U64_DOUBLE = 2 ** 64 - 2048;
 
 export const meminfo: VirtualFile<MeminfoSnapshot> = {
   path: 'proc/meminfo',

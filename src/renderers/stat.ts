@@ -10,6 +10,7 @@
 
 import { parseFlatKeyed, parseProcStat } from 'node-cgroups-parser';
 import { collectCpuView, visibleCpus, type CpuView } from './cpu-view.js';
+import { counter, u64 } from './format.js';
 import type { RenderOptions, Sources, VirtualFile } from './types.js';
 
 /** USER_HZ: /proc/stat's unit on every Linux architecture lxcfs-ts runs on. */
@@ -110,7 +111,7 @@ export function renderStat(snapshot: StatSnapshot, options: RenderOptions): stri
   for (const line of snapshot.host.split('\n')) {
     const m = /^cpu(\d+)\s+(.*)$/.exec(line);
     if (m) {
-      const fields = m[2]!.trim().split(/\s+/).map((f) => Math.max(0, Number(f) || 0));
+      const fields = m[2]!.trim().split(/\s+/).map(counter);
       while (fields.length < FIELDS) fields.push(0);
       hostCpu.set(Number(m[1]), fields.slice(0, FIELDS));
     } else if (line !== '' && !/^cpu\s/.test(line)) rest.push(line);
@@ -137,8 +138,8 @@ export function renderStat(snapshot: StatSnapshot, options: RenderOptions): stri
   const total = new Array<number>(FIELDS).fill(0);
   for (const l of lines) l.forEach((v, i) => (total[i]! += v));
 
-  let out = `cpu  ${total.join(' ')}\n`;
-  lines.forEach((l, i) => (out += `cpu${i} ${l.join(' ')}\n`));
+  let out = `cpu  ${total.map(u64).join(' ')}\n`;
+  lines.forEach((l, i) => (out += `cpu${i} ${l.map(u64).join(' ')}\n`));
   for (const line of rest) {
     if (snapshot.states && line.startsWith('procs_running ')) out += `procs_running ${snapshot.states.running}\n`;
     else if (snapshot.states && line.startsWith('procs_blocked ')) out += `procs_blocked ${snapshot.states.blocked}\n`;

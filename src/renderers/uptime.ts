@@ -44,7 +44,9 @@ export function renderUptime(snapshot: UptimeSnapshot, options: RenderOptions): 
   const age = Math.max(0, hostUptime - snapshot.initStart);
   const cpus = Math.max(1, visibleCpus(snapshot.view, options).length);
   const idle = snapshot.busy === undefined ? age * cpus : Math.max(0, age * cpus - snapshot.busy);
-  return `${age.toFixed(2)} ${idle.toFixed(2)}\n`;
+  // toFixed switches to exponent notation at 1e21: clamp garbage to something a kernel could print.
+  const seconds = (x: number) => (Number.isFinite(x) ? Math.min(Math.max(0, x), 1e15) : 0).toFixed(2);
+  return `${seconds(age)} ${seconds(idle)}\n`;
 }
 
 export const uptime: VirtualFile<UptimeSnapshot> = {
