@@ -78,6 +78,11 @@ export class ContainerResolver {
     return this.reader.readProcStat(known.pid)?.startTime === known.startTime && this.reader.pidNamespaceOf(known.pid) === ns;
   }
 
+  /** Forget namespaces whose init is gone (also done on every cache miss). */
+  prune(): void {
+    this.forgetDead();
+  }
+
   private forgetDead(): void {
     for (const [ns, known] of this.inits) if (!this.isStill(known, ns)) this.inits.delete(ns);
   }

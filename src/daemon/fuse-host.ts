@@ -170,6 +170,10 @@ export class FuseHost {
             this.log.debug({ op: 'open', path, flags, caller }, 'refused: read-only filesystem');
             return cb(Fuse.EROFS);
           }
+          // Without default_permissions the kernel leaves permission checks to us: honour the modes shown.
+          const st = this.stat(path);
+          if (typeof st === 'number') return cb(st);
+          if (!mayRead(st, caller)) return cb(Fuse.EACCES);
           if (!tree.files.has(path)) {
             const host = this.hostPathOf(path);
             if (host === undefined) return cb(tree.dirs.has(path) ? Fuse.EISDIR : Fuse.ENOENT);
@@ -203,6 +207,13 @@ export class FuseHost {
       removexattr: refuse('removexattr'),
     };
   }
+}
+
+function mayRead(st: Fuse.Stat, caller: Caller): boolean {
+  if (caller.uid === 0) return true;
+  if (caller.uid === st.uid) return (st.mode & 0o400) !== 0;
+  if (caller.gid === st.gid) return (st.mode & 0o040) !== 0;
+  return (st.mode & 0o004) !== 0;
 }
 
 /** A host entry as the mount shows it: read-only, size 0 for regular files (content is read at open). */

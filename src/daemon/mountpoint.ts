@@ -1,9 +1,10 @@
 // Getting the mountpoint ready: create it, recover a stale mount left by a killed daemon ("Transport
 // endpoint is not connected"), and refuse to stack a second FUSE daemon on a live one.
 
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseMountinfo } from 'node-cgroups-parser';
+import { ensureDir } from './ensure-dir.js';
 
 export type MountState = { kind: 'none' } | { kind: 'stale'; fsType: string } | { kind: 'live'; fsType: string };
 
@@ -48,7 +49,7 @@ export async function prepareMountpoint(mountpoint: string, detach: (path: strin
     return { ok: false, message: `${mountpoint} is already a live ${state.fsType} mount; is another lxcfs-ts serving it?` };
   }
   try {
-    mkdirSync(mountpoint, { recursive: true });
+    ensureDir(resolve(mountpoint));
     if (!statSync(mountpoint).isDirectory()) return { ok: false, message: `${mountpoint} is not a directory` };
   } catch (err) {
     return { ok: false, message: `cannot create mountpoint ${mountpoint}: ${(err as Error).message}` };

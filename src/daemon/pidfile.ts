@@ -2,14 +2,15 @@
 // a liveness check: a file naming a live lxcfs-ts process refuses the start; one naming a dead process (a
 // SIGKILLed daemon) is stale and taken over.
 
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ensureDir } from './ensure-dir.js';
 
 export type PidfileResult = { ok: true; release: () => void } | { ok: false; message: string };
 
 export function acquirePidfile(path: string, pid: number = process.pid): PidfileResult {
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    ensureDir(dirname(path));
   } catch (err) {
     return { ok: false, message: `cannot create the directory of pid file ${path}: ${(err as Error).message}` };
   }

@@ -130,6 +130,8 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
   };
 
   const reload = () => {
+    resolver.prune();
+    status.caches = { pidNamespaces: resolver.cachedNamespaces, loadavgContainers: sampler?.size ?? 0 };
     const result = loader.load((candidate) => service.check(candidate, process.pid));
     if (!result.ok) {
       status.lastReloadError = { at: new Date().toISOString(), message: result.message };
@@ -154,6 +156,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
     log.warn({ passthrough: service.passthrough }, service.passthrough ? 'SIGUSR2: serving host files (virtualization off)' : 'SIGUSR2: virtualization back on');
   });
 
+  const logOnce = onceLogger(log);
   const host = new FuseHost(
     options.mountpoint,
     {
@@ -162,9 +165,9 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
       open: (path, caller) => {
         const rendered = service.render(path, caller);
         if (rendered.ok) return rendered;
-        // A caller that exited mid-request is routine; a failing renderer is not.
-        if (rendered.errno === 'EIO') log.error({ path, caller }, rendered.reason);
-        else log.warn({ path, caller, errno: rendered.errno }, rendered.reason);
+        // A caller that exited mid-request is routine; a failing renderer is not. Either is logged once
+        // per distinct error, not once per read: a broken renderer read in a loop must not flood the log.
+        logOnce(rendered.errno === 'EIO' ? 'error' : 'warn', { path, errno: rendered.errno, caller }, rendered.reason);
         return rendered;
       },
     },
@@ -215,6 +218,20 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** Log a message the first time its (level, path, first line) is seen; later repeats are counted. */
+function onceLogger(log: Logger) {
+  const seen = new Map<string, number>();
+  return (level: 'error' | 'warn', fields: Record<string, unknown>, message: string) => {
+    const firstLine = message.split('\n')[0]!.replace(/\b\d+\b/g, 'N'); // "caller 1234 has exited" is one error
+    const key = `${level} ${String(fields.path)} ${firstLine}`;
+    const count = (seen.get(key) ?? 0) + 1;
+    if (seen.size > 10_000) seen.clear(); // bounded: a flood of distinct errors logs again, never grows memory
+    seen.set(key, count);
+    if (count === 1) log[level](fields, message);
+    else if (Number.isInteger(Math.log10(count))) log[level]({ ...fields, repeats: count }, `${firstLine} (repeated ${count} times)`);
+  };
 }
 
 function describe(loaded: { module: { version: string }; hash: string; path: string; loadedAt: Date }) {

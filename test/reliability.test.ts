@@ -1,0 +1,275 @@
+// The daemon stays up and flat whatever containers do: faults in renderers, hostile callers, races,
+// many concurrent readers, container churn, and lifecycle faults. SOAK=long (npm run soak) runs the long
+// versions: >= 100k soak reads and 1000 churn cycles; npm test runs short ones.
+
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CgroupReader } from 'node-cgroups-parser';
+import { ContainerResolver } from '../src/context/containers.js';
+import { sourcesFor } from '../src/context/sources.js';
+import { files } from '../src/renderers/index.js';
+import { createCgroup, type ScratchCgroup } from './helpers/cgroups.js';
+import { runInContainer } from './helpers/container.js';
+import { cleanup, MAIN, mountsAt, ROOT, run, scratchDir, startDaemon, type Daemon } from './helpers/daemon.js';
+
+const LONG = process.env.SOAK === 'long';
+const MiB = 1024 * 1024;
+const ALL = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'swaps', 'loadavg', 'diskstats', 'pressure/cpu', 'pressure/io', 'pressure/memory'];
+
+function memoryContainer(name: string, limitMiB: number): { cgroups: ScratchCgroup[]; dirs: string[] } {
+  const memory = createCgroup('memory', `lxcfs-ts-test-${name}`);
+  memory.set('memory.limit_in_bytes', String(limitMiB * MiB));
+  const cgroups = [memory];
+  return { cgroups, dirs: cgroups.map((c) => c.dir) };
+}
+
+function daemonFacts(d: Daemon): { fds: number; rssKiB: number } {
+  const pid = d.child.pid!;
+  return {
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+    rssKiB: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]),
+  };
+}
+
+async function caches(d: Daemon): Promise<{ pidNamespaces: number; loadavgContainers: number }> {
+  const before = d.logs().length;
+  d.child.kill('SIGUSR1');
+  for (let i = 0; i < 100 && d.logs().length === before; i++) await new Promise((r) => setTimeout(r, 20));
+  return JSON.parse(readFileSync(d.pidfile.replace(/\.pid$/, '.status.json'), 'utf8')).caches;
+}
+
+t.test('a throwing or garbage renderer costs its own file only, and is logged once', async (t) => {
+  const dir = scratchDir();
+  const bundle = join(dir, 'renderers.cjs');
+  // cpuinfo throws for containers (the daemon's own smoke render still passes), stat returns garbage.
+  writeFileSync(
+    bundle,
+    `${readFileSync(join(ROOT, 'dist/renderers.cjs'), 'utf8')}
+;(() => {
+  const cpuinfo = module.exports.files.find((f) => f.path === 'proc/cpuinfo');
+  const collect = cpuinfo.collect;
+  cpuinfo.collect = (sources) => { if (!sources.container.host) throw new Error('cpuinfo exploded'); return collect(sources); };
+  const stat = module.exports.files.find((f) => f.path === 'proc/stat');
+  const render = stat.render;
+  stat.render = (snapshot, options) => (snapshot.usage || snapshot.spread ? { not: 'text' } : render(snapshot, options));
+})();`,
+  );
+  const daemon = await startDaemon({ dir, env: { LXCFS_TS_RENDERERS: bundle } });
+  const box = memoryContainer('faulty', 200);
+  const cpuacct = createCgroup('cpuacct', 'lxcfs-ts-test-faulty');
+  t.teardown(async () => {
+    await daemon.stop();
+    for (const c of [...box.cgroups, cpuacct]) c.remove();
+    cleanup(dir, daemon.mountpoint);
+  });
+  const r = await runInContainer([...box.dirs, cpuacct.dir], daemon.mountpoint, 'for i in $(seq 25); do cat /proc/cpuinfo >/dev/null 2>&1 || echo cpuinfo-failed; cat /proc/stat >/dev/null 2>&1 || echo stat-failed; done; head -1 /proc/meminfo; cat /proc/uptime');
+  t.equal(r.stdout.split('\n').filter((l) => l === 'cpuinfo-failed').length, 25, 'cpuinfo fails (EIO) every time');
+  t.equal(r.stdout.split('\n').filter((l) => l === 'stat-failed').length, 25, 'garbage from stat is an error too');
+  t.match(r.stdout, /^MemTotal:\s+204800 kB$/m, 'other files are still served');
+  t.match(r.stdout, /^\d+\.\d\d \d+\.\d\d$/m);
+  const errors = daemon.logs().filter((l) => (l.level as number) >= 50);
+  t.equal(errors.filter((l) => /cpuinfo exploded/.test(String(l.msg)) && l.repeats === undefined).length, 1, 'cpuinfo logged once');
+  t.equal(errors.filter((l) => /returned object/.test(String(l.msg)) && l.repeats === undefined).length, 1, 'stat logged once');
+  t.ok(errors.length <= 6, `no log flood (${errors.length} error lines for 50 failures)`);
+  t.match(run('cat', [join(daemon.mountpoint, 'proc/cpuinfo')]).stdout, /^processor/, 'host callers unaffected');
+});
+
+t.test('permissions: everyone reads, nobody writes; nothing outside the documented tree', async (t) => {
+  const daemon = await startDaemon();
+  t.teardown(async () => {
+    await daemon.stop();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  const m = daemon.mountpoint;
+  const asNobody = (cmd: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...cmd]);
+  for (const f of ALL) {
+    const r = asNobody(['cat', join(m, 'proc', f)]);
+    t.equal(r.code, 0, `non-root reads proc/${f}: ${r.stderr}`);
+    t.ok(r.stdout.length > 0 || f === 'diskstats', `proc/${f} has content`);
+  }
+  t.equal(asNobody(['cat', join(m, 'sys/devices/system/cpu/online')]).code, 0, 'non-root reads sys/devices/system/cpu/online');
+  const slab = asNobody(['cat', join(m, 'proc/slabinfo')]);
+  t.match(slab.stderr, /Permission denied/, 'slabinfo stays root-only (0400), as the kernel\'s');
+  t.equal(run('cat', [join(m, 'proc/slabinfo')]).code, 0, 'root reads slabinfo');
+
+  const meminfo = join(m, 'proc/meminfo');
+  const py = (code: string) => run('python3', ['-c', `import os,sys\ntry:\n  ${code}\n  print("allowed")\nexcept OSError as e:\n  print(e.errno)`, meminfo, m]);
+  const EROFS = '30';
+  const attempts: Record<string, string> = {
+    write: 'open(sys.argv[1], "w")',
+    append: 'open(sys.argv[1], "a")',
+    truncate: 'os.truncate(sys.argv[1], 0)',
+    create: 'open(sys.argv[2] + "/proc/new", "w")',
+    mknod: 'os.mknod(sys.argv[2] + "/proc/node")',
+    mkdir: 'os.mkdir(sys.argv[2] + "/proc/dir")',
+    unlink: 'os.unlink(sys.argv[1])',
+    rmdir: 'os.rmdir(sys.argv[2] + "/proc/pressure")',
+    rename: 'os.rename(sys.argv[1], sys.argv[2] + "/proc/m2")',
+    chmod: 'os.chmod(sys.argv[1], 0o666)',
+    chown: 'os.chown(sys.argv[1], 1, 1)',
+    setxattr: 'os.setxattr(sys.argv[1], "user.x", b"1")',
+    symlink: 'os.symlink("/etc/passwd", sys.argv[2] + "/proc/link")',
+    link: 'os.link(sys.argv[1], sys.argv[2] + "/proc/hard")',
+    utime: 'os.utime(sys.argv[1], (1, 1))',
+  };
+  for (const [op, code] of Object.entries(attempts)) {
+    t.equal(py(code).stdout.trim(), EROFS, `${op} refused with EROFS`);
+  }
+  // The tree: only documented paths (the cpu directory mirrors the host).
+  const listing = run('find', [m, '-maxdepth', '3', '-not', '-path', `${m}/sys/devices/*`]).stdout.trim().split('\n').map((p) => p.slice(m.length) || '/').sort();
+  t.same(listing, ['/', '/proc', ...ALL.map((f) => `/proc/${f}`), '/proc/pressure', '/proc/slabinfo', '/sys', '/sys/devices'].sort(), 'documented tree');
+  t.same(readdirSync(join(m, 'sys/devices/system/cpu')).sort(), readdirSync('/sys/devices/system/cpu').sort(), 'cpu directory lists the host entries once each');
+  t.equal(run('cat', [join(m, 'proc/self/status')]).code !== 0, true, 'no proc/self or pid paths: the caller alone decides what is rendered');
+});
+
+t.test('races: an fd outliving its opener, a vanished cgroup, a limit change between reads', async (t) => {
+  const daemon = await startDaemon();
+  const box = memoryContainer('race', 256);
+  t.teardown(async () => {
+    await daemon.stop();
+    for (const c of box.cgroups) c.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  // The opener exits; its child reads the inherited fd afterwards: the snapshot made at open.
+  const r = await runInContainer(
+    box.dirs,
+    daemon.mountpoint,
+    `python3 -c 'import os,time
+fd=os.open("/proc/meminfo",os.O_RDONLY)
+if os.fork()==0:
+  time.sleep(0.3); data=b""
+  while True:
+    b=os.read(fd,100)
+    if not b: break
+    data+=b
+  print(data.decode().splitlines()[0], flush=True)
+  os._exit(0)
+os._exit(0)'; sleep 1`,
+  );
+  t.match(r.stdout, /^MemTotal:\s+262144 kB$/m, 'read after the opener exited');
+
+  // Limit changes between two reads: the second read sees the new limit.
+  const first = await runInContainer(box.dirs, daemon.mountpoint, 'head -1 /proc/meminfo');
+  box.cgroups[0]!.set('memory.limit_in_bytes', String(128 * MiB));
+  const second = await runInContainer(box.dirs, daemon.mountpoint, 'head -1 /proc/meminfo');
+  t.match(first.stdout, /262144 kB/);
+  t.match(second.stdout, /131072 kB/, 'the new limit, no stale cache');
+
+  // A cgroup removed under a render (fixture copy): files vanish, renderers fall back, nothing throws.
+  const tree = join(scratchDir(), 'hybrid');
+  cpSync(join(ROOT, 'test/fixtures/hybrid'), tree, { recursive: true, verbatimSymlinks: true });
+  const reader = new CgroupReader({ procRoot: join(tree, 'proc'), fsRoot: tree });
+  const resolved = new ContainerResolver(reader, 100).resolve(202);
+  t.ok(resolved.ok, 'resolved before removal');
+  if (!resolved.ok) return;
+  rmSync(join(tree, 'sys/fs/cgroup'), { recursive: true, force: true });
+  for (const file of files) {
+    t.doesNotThrow(() => {
+      const text = file.render(file.collect(sourcesFor(reader, resolved.container)), { swap: true, cfs: true });
+      if (typeof text !== 'string') throw new Error('not text');
+    }, `${file.path} with its cgroups gone`);
+  }
+  rmSync(join(tree, '..'), { recursive: true, force: true });
+  t.equal(daemon.child.exitCode, null, 'daemon still up');
+});
+
+t.test('soak: concurrent readers in 4 containers each see only their own numbers', async (t) => {
+  const daemon = await startDaemon({ args: ['-l'] });
+  const limits = [128, 192, 256, 320];
+  const boxes = limits.map((l, i) => memoryContainer(`soak${i}`, l));
+  t.teardown(async () => {
+    await daemon.stop();
+    for (const b of boxes) for (const c of b.cgroups) c.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  // 2 readers per container, 8 in all; each cycle reads every file; totals: short 8 x 60 x 10, long 8 x 1300 x 10.
+  const cycles = LONG ? 1300 : 60;
+  const reader = (limitKiB: number) => `python3 -c '
+import sys
+files=${JSON.stringify(ALL.map((f) => `/proc/${f}`))}
+bad=0; reads=0
+for i in range(${cycles}):
+  for f in files:
+    try:
+      data=open(f,"rb").read(); reads+=1
+      if f=="/proc/meminfo" and not data.startswith(b"MemTotal:") : bad+=1
+      if f=="/proc/meminfo" and int(data.split()[1])!=${'${LIMIT}'}: bad+=1
+      if f!="/proc/diskstats" and len(data)==0: bad+=1
+    except OSError as e:
+      bad+=1
+print("reads",reads,"bad",bad)' & python_pid=$!`;
+  const before = daemonFacts(daemon);
+  const runs = boxes.flatMap((b, i) =>
+    [0, 1].map(() => runInContainer(b.dirs, daemon.mountpoint, `${reader(limits[i]! * 1024).replace('${LIMIT}', String(limits[i]! * 1024))}; wait`, 600_000)),
+  );
+  const results = await Promise.all(runs);
+  let reads = 0;
+  let bad = 0;
+  for (const r of results) {
+    const m = /reads (\d+) bad (\d+)/.exec(r.stdout);
+    t.ok(m, `reader reported: ${r.stdout} ${r.stderr}`);
+    if (m) {
+      reads += Number(m[1]);
+      bad += Number(m[2]);
+    }
+  }
+  const after = daemonFacts(daemon);
+  t.equal(reads, 8 * cycles * ALL.length, `${reads} reads`);
+  t.equal(bad, 0, '0 errors, every meminfo from the reader\'s own container');
+  t.comment(`soak: ${reads} reads; daemon fds ${before.fds} -> ${after.fds}, RSS ${before.rssKiB} -> ${after.rssKiB} KiB`);
+  t.equal(after.fds, before.fds, 'no fd leaked');
+  t.equal(daemon.child.exitCode, null);
+});
+
+t.test('churn: containers come and go, the daemon stays flat', async (t) => {
+  const daemon = await startDaemon({ args: ['-l'] });
+  t.teardown(async () => {
+    await daemon.stop();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  const cycles = LONG ? 1000 : 25;
+  const warm = memoryContainer('churn-warm', 100);
+  await runInContainer(warm.dirs, daemon.mountpoint, `for f in ${ALL.join(' ')}; do cat /proc/$f >/dev/null; done`);
+  warm.cgroups.forEach((c) => c.remove());
+  const cachesBefore = await caches(daemon);
+  const before = daemonFacts(daemon);
+  let failures = 0;
+  for (let i = 0; i < cycles; i++) {
+    const box = memoryContainer(`churn${i % 10}`, 64 + (i % 7) * 16);
+    const r = await runInContainer(box.dirs, daemon.mountpoint, `for f in ${ALL.join(' ')}; do cat /proc/$f >/dev/null || echo FAIL; done; head -1 /proc/meminfo`);
+    if (r.code !== 0 || r.stdout.includes('FAIL') || !r.stdout.includes(` ${(64 + (i % 7) * 16) * 1024} kB`)) failures++;
+    box.cgroups.forEach((c) => c.remove());
+  }
+  // The loadavg sampler forgets a container on its first tick after the cgroup is gone.
+  await new Promise((r) => setTimeout(r, 5500));
+  const after = daemonFacts(daemon);
+  const cachesAfter = await caches(daemon);
+  t.equal(failures, 0, `${cycles} create -> read every file -> destroy cycles`);
+  t.comment(`churn x${cycles}: fds ${before.fds} -> ${after.fds}, RSS ${before.rssKiB} -> ${after.rssKiB} KiB, caches ${JSON.stringify(cachesBefore)} -> ${JSON.stringify(cachesAfter)}`);
+  t.equal(after.fds, before.fds, 'fd count flat');
+  t.same(cachesAfter, cachesBefore, 'per-container caches back to their size before the churn');
+  t.ok(after.rssKiB < before.rssKiB * 1.5 + 16384, `RSS stays bounded (${before.rssKiB} -> ${after.rssKiB} KiB)`);
+});
+
+t.test('lifecycle faults: SIGINT, an unwritable pid file directory, a full disk', async (t) => {
+  const d = await startDaemon();
+  d.child.kill('SIGINT');
+  t.equal((await d.exited).code, 0, 'SIGINT: exit 0');
+  t.same(mountsAt(d.mountpoint), [], 'SIGINT leaves no mount');
+  cleanup(d.dir);
+
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir));
+  const bad = run(process.execPath, [MAIN, '-p', '/proc/lxcfs-ts/x.pid', join(dir, 'mnt')]);
+  t.equal(bad.code, 1, 'unwritable pid file directory: exit 1');
+  t.match(bad.stderr, /^lxcfs-ts: cannot create the directory of pid file \/proc\/lxcfs-ts\/x\.pid: /m);
+
+  // A full filesystem for the pid file (a 4 KiB tmpfs, filled), in a private mount namespace.
+  mkdirSync(join(dir, 'full'));
+  const full = run('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=4k tmpfs "$0" && dd if=/dev/zero of="$0/fill" bs=4k count=4 2>/dev/null; exec "$1" "$2" -p "$0/lxcfs-ts.pid" "$3"`, join(dir, 'full'), process.execPath, MAIN, join(dir, 'mnt2')]);
+  t.equal(full.code, 1, 'full disk: exit 1');
+  t.match(full.stderr, /^lxcfs-ts: cannot write pid file .*ENOSPC/m);
+  t.notOk(existsSync(join(dir, 'mnt2', 'proc')), 'nothing mounted');
+});
