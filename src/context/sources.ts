@@ -50,9 +50,10 @@ export function sourcesFor(reader: CgroupReader, container: Container, sampler?:
   };
 }
 
-/** Host /proc paths follow the reader's proc root, so fixture trees stand in for the host in tests. */
+/** Host paths follow the reader's roots (/proc/... the proc root, the rest the fs root), so fixture trees
+ * stand in for the host in tests. */
 function hostPath(reader: CgroupReader, path: string): string {
-  return path.startsWith('/proc/') ? reader.procRoot + path.slice('/proc'.length) : path;
+  return path.startsWith('/proc/') ? reader.procRoot + path.slice('/proc'.length) : reader.fsRoot + path;
 }
 
 function memoryView(reader: CgroupReader, container: Container): MemoryView | undefined {
