@@ -141,10 +141,10 @@ t.test('loadavg formatting (the kernel\'s fixed point)', async (t) => {
 
 t.test('loadavg sampler: kernel fixed-point decay, tracking and forgetting', async (t) => {
   const { calcLoad, LoadavgSampler, FIXED_1 } = await import('../src/context/loadavg-sampler.js');
-  // calc_load(0, EXP_1, 1 task): (0*1884 + 2048*(2048-1884) + 2047) / 2048 = 165
-  t.equal(calcLoad(0, 1884, 1), 165);
-  // and decays: (165*1884 + 0) / 2048 = 151
-  t.equal(calcLoad(165, 1884, 0), 151);
+  // calc_load(0, EXP_1, 1 task): (0*1884 + 2048*(2048-1884) + 2047) / 2048 = 337919 / 2048 = 164 (integer)
+  t.equal(calcLoad(0, 1884, 1), 164);
+  // and decays with no task: 164*1884 / 2048 = 150.87 -> 150 (no rounding term when falling)
+  t.equal(calcLoad(164, 1884, 0), 150);
   let load = 0;
   for (let i = 0; i < 12; i++) load = calcLoad(load, 1884, 1); // one minute of one running task
   t.ok(Math.abs(load / FIXED_1 - (1 - (1884 / 2048) ** 12)) < 0.01, `1-minute load after 60 s of 1 task ~ 0.63 (${(load / FIXED_1).toFixed(3)})`);
