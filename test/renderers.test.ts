@@ -51,7 +51,7 @@ t.test('cpuinfo: --enable-cfs, host formats', async (t) => {
   t.equal(renderCpuinfo({ host: arm, view: { cpus: [1], quota: Infinity } }, OPTS), 'processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n\n', 'aarch64');
 
   const ppc = 'processor\t: 0\ncpu\t\t: POWER9\nclock\t\t: 2200MHz\n\nprocessor\t: 1\ncpu\t\t: POWER9\nclock\t\t: 2200MHz\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: 9006-22P\nmachine\t\t: PowerNV 9006-22P\n';
-  t.equal(renderCpuinfo({ host: ppc, view: { cpus: [1], quota: Infinity } }, OPTS), 'processor\t: 0\ncpu\t\t: POWER9\nclock\t\t: 2200MHz\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: 9006-22P\nmachine\t\t: PowerNV 9006-22P\n\n', 'ppc64le keeps its machine block');
+  t.equal(renderCpuinfo({ host: ppc, view: { cpus: [1], quota: Infinity } }, OPTS), 'processor\t: 0\ncpu\t\t: POWER9\nclock\t\t: 2200MHz\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: 9006-22P\nmachine\t\t: PowerNV 9006-22P\n', 'ppc64le keeps its machine block, ending as the host\'s');
 
   const s390 = 'vendor_id       : IBM/S390\n# processors    : 4\nbogomips per cpu: 3033.00\nprocessor 0: version = FF,  identification = 0133E8,  machine = 2964\nprocessor 1: version = FF,  identification = 0133E8,  machine = 2964\nprocessor 2: version = FF,  identification = 0133E8,  machine = 2964\nprocessor 3: version = FF,  identification = 0133E8,  machine = 2964\n\ncpu number      : 0\ncpu MHz dynamic : 5000\n\ncpu number      : 2\ncpu MHz dynamic : 5000\n';
   const s390out = renderCpuinfo({ host: s390, view: { cpus: [2, 3], quota: Infinity } }, OPTS);

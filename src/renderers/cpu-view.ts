@@ -12,11 +12,12 @@ export interface CpuView {
   quota: number;
 }
 
-/** The cgroup's cpuset: cpuset.cpus, else cpuset.cpus.effective, walking up while both are empty. */
+/** The cgroup's cpuset: cpuset.cpus, else the effective list (v2 cpuset.cpus.effective, v1
+ * cpuset.effective_cpus), walking up while all are empty. */
 function cpusetOf(sources: Sources): number[] | undefined {
   if (sources.cgroupVersion('cpuset') === undefined) return undefined;
   for (let level = 0; level <= sources.cgroupDepth('cpuset'); level++) {
-    for (const file of ['cpuset.cpus', 'cpuset.cpus.effective']) {
+    for (const file of ['cpuset.cpus', 'cpuset.cpus.effective', 'cpuset.effective_cpus']) {
       const cpus = parseCpuList(sources.cgroupFile('cpuset', file, level) ?? '');
       if (cpus.length > 0) return cpus;
     }

@@ -41,7 +41,8 @@ export function renderCpuinfo(snapshot: CpuinfoSnapshot, options: RenderOptions)
     kept.add(cpu);
   }
   if (!sawProcessor) return snapshot.host;
-  return out.join('\n\n') + '\n\n';
+  // x86 and arm64 end with a blank line; ppc64le and arm32 end their machine-wide block with one newline.
+  return out.join('\n\n') + (/\n\n$/.test(snapshot.host) ? '\n\n' : '\n');
 }
 
 function renderS390(host: string, newId: Map<number, number>): string {
@@ -67,7 +68,11 @@ function renderS390(host: string, newId: Map<number, number>): string {
       if (!skipping) out.push(line.replace(/\d+\s*$/, String(id)));
       continue;
     }
-    if (line === '') skipping = false;
+    if (line === '' && skipping) {
+      // the blank line that ends a dropped block goes with it: one blank line between kept blocks
+      skipping = false;
+      continue;
+    }
     if (!skipping) out.push(line);
   }
   return out.join('\n');

@@ -19,8 +19,9 @@ export function collectLoadavg(sources: Sources): LoadavgSnapshot {
 }
 
 function fixedToText(fixed: number): string {
-  // The kernel rounds to 2 decimals by adding FIXED_1/200; garbage counts as 0.
-  const x = (Number.isFinite(fixed) && fixed > 0 ? Math.min(Math.floor(fixed), 2 ** 52) : 0) + FIXED_1 / 200;
+  // The kernel rounds to 2 decimals by adding FIXED_1/200, an integer division in C (10, not 10.24: 256
+  // prints "0.12"); garbage counts as 0.
+  const x = (Number.isFinite(fixed) && fixed > 0 ? Math.min(Math.floor(fixed), 2 ** 52) : 0) + Math.floor(FIXED_1 / 200);
   const int = Math.floor(x / FIXED_1);
   const frac = Math.floor(((x % FIXED_1) * 100) / FIXED_1);
   return `${int}.${String(frac).padStart(2, '0')}`;

@@ -35,7 +35,8 @@ export interface StatSnapshot {
   states?: { running: number; blocked: number };
 }
 
-const nsToTicks = (ns: number) => Math.floor((ns / 1e9) * USER_HZ);
+// One division: (ns / 1e9) * USER_HZ rounds 290000000 ns to 28.999999999999996, i.e. 28 ticks instead of 29.
+const nsToTicks = (ns: number) => Math.floor(ns / (1e9 / USER_HZ));
 
 function perCpuUsage(sources: Sources): Map<number, CpuUsage> | undefined {
   if (sources.cgroupVersion('cpuacct') !== 1) return undefined;

@@ -22,7 +22,8 @@ export function renderSwaps(snapshot: SwapsSnapshot, options: RenderOptions): st
   if (!memory) return options.swap ? snapshot.host || header : header;
   const swap = swapOf(memory, hostSwapTotalKb(host) * 1024, options);
   const size = Math.floor(swap.total / 1024);
-  const used = Math.floor(swap.used / 1024);
+  // meminfo's SwapFree is max(0, SwapTotal - used): Used is capped the same way so it is SwapTotal - SwapFree.
+  const used = Math.min(size, Math.floor(swap.used / 1024));
   if (size <= 0) return header;
   // The kernel's layout (mm/swapfile.c: swap_show): name padded to 40, then tab-separated columns.
   return `${header}${'none'.padEnd(40)}virtual\t\t${size}\t${size < 10000000 ? '\t' : ''}${used}\t${used < 10000000 ? '\t' : ''}0\n`;

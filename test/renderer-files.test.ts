@@ -1,0 +1,341 @@
+// Every non-CPU renderer on the fixture trees (test/fixtures: v1 = legacy, hybrid = this machine's layout,
+// v2 = pure cgroup2), through the daemon's own Sources, with exact expected output: proc/uptime,
+// proc/swaps, proc/loadavg (and the daemon's LoadavgSampler), proc/diskstats, proc/slabinfo and
+// proc/pressure/*. Container c1: init 201 (started at tick 2352), child 202; container c2: init 300 (tick
+// 2402); the daemon is pid 100. Host /proc/uptime "5000.50 19000.25". Arithmetic in the comments.
+
+import t, { type Test } from 'tap';
+import { cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CgroupReader } from 'node-cgroups-parser';
+import { ContainerResolver } from '../src/context/containers.js';
+import { calcLoad, EXP, FIXED_1, LoadavgSampler } from '../src/context/loadavg-sampler.js';
+import { sourcesFor } from '../src/context/sources.js';
+import { diskstats } from '../src/renderers/diskstats.js';
+import { loadavg, renderLoadavg } from '../src/renderers/loadavg.js';
+import { meminfo } from '../src/renderers/meminfo.js';
+import { pressureCpu, pressureIo, pressureMemory } from '../src/renderers/pressure.js';
+import { slabinfo } from '../src/renderers/slabinfo.js';
+import { SWAPS_HEADER, swaps } from '../src/renderers/swaps.js';
+import type { RenderOptions, VirtualFile } from '../src/renderers/types.js';
+import { uptime } from '../src/renderers/uptime.js';
+
+const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
+const OPTS: RenderOptions = { swap: true, cfs: false };
+const CFS: RenderOptions = { swap: true, cfs: true };
+const TREES = ['v1', 'hybrid', 'v2'] as const;
+type Tree = (typeof TREES)[number];
+
+const fx = (tree: Tree) => join(FIXTURES, tree);
+
+/** Render `file` for `caller` on the tree at `root`, exactly as the daemon does. */
+function render(root: string, caller: number, file: VirtualFile<any>, options = OPTS, sampler?: LoadavgSampler): string {
+  const reader = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root });
+  const resolved = new ContainerResolver(reader, 100).resolve(caller);
+  if (!resolved.ok) throw new Error(resolved.reason);
+  return file.render(file.collect(sourcesFor(reader, resolved.container, sampler)), options);
+}
+
+/**
+ * A private version of a fixture tree with files replaced (text) or removed (null), deleted after the test.
+ * Copying a whole tree (700 files) costs seconds on a slow disk, so only the directory holding each edited
+ * file is copied (with everything under it, so task walks still see real subdirectories); every directory
+ * above it is a real directory of symlinks to the fixture's entries, and the rest is not touched.
+ */
+function variant(t: Test, tree: Tree, edits: Record<string, string | null>): string {
+  const src = fx(tree);
+  const dir = mkdtempSync(join(tmpdir(), `lxcfs-ts-${tree}-`));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const linkEntries = (rel: string) => {
+    for (const name of readdirSync(join(src, rel))) symlinkSync(join(src, rel, name), join(dir, rel, name));
+  };
+  linkEntries('');
+  // Shallow edits first: a directory copied whole is never turned into symlinks by a deeper edit.
+  const paths = Object.keys(edits).sort((a, b) => a.split('/').length - b.split('/').length);
+  for (const path of paths) {
+    const parts = dirname(path).split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      if (!lstatSync(join(dir, rel)).isSymbolicLink()) continue; // already real
+      rmSync(join(dir, rel));
+      if (i < parts.length) {
+        mkdirSync(join(dir, rel));
+        linkEntries(rel);
+      } else cpSync(join(src, rel), join(dir, rel), { recursive: true, verbatimSymlinks: true });
+    }
+    // Never write through a symlink into the fixture itself.
+    rmSync(join(dir, path), { force: true });
+    const text = edits[path];
+    if (text !== null && text !== undefined) writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+const read = (root: string, path: string) => readFileSync(join(root, path), 'utf8');
+const HOST_UPTIME = '5000.50 19000.25\n';
+const HOST_SWAP_MEMINFO = readFileSync(join(FIXTURES, 'host/meminfo'), 'utf8'); // SwapTotal 4194304 kB
+
+t.test('uptime: the age of the container\'s init, idle from its CPU usage', async (t) => {
+  for (const tree of TREES) {
+    t.equal(read(fx(tree), 'proc/uptime'), HOST_UPTIME, `${tree}: host uptime fixture`);
+    // c1: init 201 started at tick 2352 / 100 Hz = 23.52 s; age = 5000.50 - 23.52 = 4976.98.
+    // CPU used: v1 cpuacct.usage 126252600000 ns = 126.2526 s (v2 cpu.stat usage_usec 126252600 us, same);
+    // idle = 4976.98 x 1 CPU (cpuset {1}) - 126.2526 = 4850.7274 -> "4850.73".
+    t.equal(render(fx(tree), 202, uptime), '4976.98 4850.73\n', `${tree}: c1 from its child`);
+    t.equal(render(fx(tree), 201, uptime), '4976.98 4850.73\n', `${tree}: c1 from its init`);
+    // c2: init 300 at tick 2402 = 24.02 s; age = 4976.48; 2 CPUs (cpuset 0-1):
+    // idle = 4976.48 x 2 - 126.2526 = 9952.96 - 126.2526 = 9826.7074 -> "9826.71".
+    t.equal(render(fx(tree), 300, uptime), '4976.48 9826.71\n', `${tree}: c2 on 2 CPUs`);
+    // --enable-cfs: c2's ancestor /lxc allows 1.5 CPUs -> ceil 2: unchanged.
+    t.equal(render(fx(tree), 300, uptime, CFS), '4976.48 9826.71\n', `${tree}: c2 with --enable-cfs`);
+    // Host callers (the daemon, pid 1): the host file verbatim.
+    t.equal(render(fx(tree), 100, uptime), HOST_UPTIME, `${tree}: the daemon`);
+    t.equal(render(fx(tree), 1, uptime), HOST_UPTIME, `${tree}: host init`);
+  }
+});
+
+t.test('uptime: visible CPUs with --enable-cfs, idle never negative, unknown usage', async (t) => {
+  // /lxc quota 50000/100000 = 0.5 -> c2 sees 1 CPU with --enable-cfs: idle = 4976.48 - 126.2526 = 4850.2274.
+  const v1Half = variant(t, 'v1', { 'sys/fs/cgroup/cpu,cpuacct/lxc/cpu.cfs_quota_us': '50000\n' });
+  t.equal(render(v1Half, 300, uptime, CFS), '4976.48 4850.23\n', 'v1 c2, ancestor quota 0.5');
+  t.equal(render(v1Half, 300, uptime, OPTS), '4976.48 9826.71\n', 'v1 c2, quota ignored without --enable-cfs');
+  const v2Half = variant(t, 'v2', { 'sys/fs/cgroup/lxc/cpu.max': '50000 100000\n' });
+  t.equal(render(v2Half, 300, uptime, CFS), '4976.48 4850.23\n', 'v2 c2, ancestor quota 0.5');
+
+  // More CPU time than age x CPUs (9999 s > 4976.98 s): idle 0, not negative.
+  const busyV1 = variant(t, 'v1', { 'sys/fs/cgroup/cpu,cpuacct/lxc/c1/cpuacct.usage': '9999000000000\n' });
+  t.equal(render(busyV1, 202, uptime), '4976.98 0.00\n', 'v1: idle clamped at 0');
+  const busyV2 = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/cpu.stat': 'usage_usec 9999000000\nuser_usec 9000000000\nsystem_usec 999000000\n' });
+  t.equal(render(busyV2, 202, uptime), '4976.98 0.00\n', 'v2: idle clamped at 0');
+
+  // No usage source: idle = age x CPUs.
+  const unknownV1 = variant(t, 'v1', { 'sys/fs/cgroup/cpu,cpuacct/lxc/c1/cpuacct.usage': null });
+  t.equal(render(unknownV1, 202, uptime), '4976.98 4976.98\n', 'v1 without cpuacct.usage');
+  const unknownV2 = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/cpu.stat': null });
+  t.equal(render(unknownV2, 202, uptime), '4976.98 4976.98\n', 'v2 without cpu.stat');
+});
+
+/** meminfo's SwapTotal and SwapTotal - SwapFree, kB, for comparison with /proc/swaps. */
+function meminfoSwap(text: string): { total: number; used: number } {
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text)![1]);
+  return { total: kb('SwapTotal'), used: kb('SwapTotal') - kb('SwapFree') };
+}
+
+/** The kernel's swaps layout for one virtual entry (mm/swapfile.c: swap_show). */
+const swapEntry = (size: number, used: number) => `none${' '.repeat(36)}virtual\t\t${size}\t\t${used}\t\t0\n`;
+
+t.test('swaps: one virtual entry equal to meminfo\'s swap', async (t) => {
+  const header = `${SWAPS_HEADER}\n`;
+  t.equal(header, 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n', 'the kernel\'s header');
+  const withSwap = (tree: Tree, edits: Record<string, string | null> = {}) => variant(t, tree, { 'proc/meminfo': HOST_SWAP_MEMINFO, ...edits });
+  const check = (t: Test, root: string, caller: number, expected: string, options = OPTS) => {
+    const text = render(root, caller, swaps, options);
+    t.equal(text, expected);
+    // Size and Used are meminfo's SwapTotal and SwapTotal - SwapFree, whatever the case.
+    const mem = meminfoSwap(render(root, caller, meminfo, options));
+    const entry = text.split('\n')[1]!.split(/\s+/);
+    t.same(entry.length > 1 ? { total: Number(entry[2]), used: Number(entry[3]) } : { total: 0, used: 0 }, mem, 'matches meminfo');
+  };
+
+  for (const tree of TREES) check(t, fx(tree), 202, header); // the fixture host has no swap: SwapTotal 0
+
+  // Host swap 4 GiB. hybrid c1: memsw limit 384 MiB - limit 256 MiB = 128 MiB = 131072 kB of swap;
+  // used = memsw usage 154 MiB - usage 150 MiB = 4 MiB = 4096 kB.
+  check(t, withSwap('hybrid'), 202, header + swapEntry(131072, 4096));
+  // v2 c1: memory.swap.max 128 MiB = 131072 kB, memory.swap.current 4 MiB = 4096 kB.
+  check(t, withSwap('v2'), 202, header + swapEntry(131072, 4096));
+  // v1: swap accounting off (no memsw files): header only.
+  check(t, withSwap('v1'), 202, header);
+  // -u: header only.
+  check(t, withSwap('hybrid'), 202, header, { swap: false, cfs: false });
+  check(t, withSwap('v2'), 202, header, { swap: false, cfs: false });
+  // A limit that leaves no swap: v2 swap.max 0; v1 memsw limit = memory limit (256 MiB).
+  check(t, withSwap('v2', { 'sys/fs/cgroup/lxc/c1/memory.swap.max': '0\n' }), 202, header);
+  check(t, withSwap('hybrid', { 'sys/fs/cgroup/memory/lxc/c1/memory.memsw.limit_in_bytes': '268435456\n' }), 202, header);
+  // hybrid c2: swappiness 0 and no swap in use (memsw usage = usage): total = min(total, used 0) = 0.
+  check(t, withSwap('hybrid'), 300, header);
+  // swappiness 0 with 4 MiB in use: total = used = 4096 kB.
+  check(t, withSwap('hybrid', { 'sys/fs/cgroup/memory/lxc/c1/memory.swappiness': '0\n' }), 202, header + swapEntry(4096, 4096));
+  // More in use (4 MiB) than swap.max (2 MiB = 2048 kB): meminfo SwapFree is 0, so Used = Size = 2048.
+  check(t, withSwap('v2', { 'sys/fs/cgroup/lxc/c1/memory.swap.max': '2097152\n' }), 202, header + swapEntry(2048, 2048));
+});
+
+t.test('loadavg: host file without the sampler, the kernel\'s formatting', async (t) => {
+  for (const tree of TREES) {
+    t.equal(render(fx(tree), 202, loadavg), '0.42 0.30 0.21 1/200 12345\n', `${tree}: no -l, the host file`);
+    t.equal(render(fx(tree), 202, loadavg), read(fx(tree), 'proc/loadavg'));
+  }
+  const fmt = (fixed: [number, number, number], running = 2, total = 17, lastPid = 42) => renderLoadavg({ host: '', load: { fixed, running, total, lastPid } }, OPTS);
+  // fs/proc/loadavg.c: x + FIXED_1/200 (= 2048/200 = 10 in C), then x >> 11 "." ((x & 2047) * 100) >> 11.
+  // 2048 + 10 = 2058 -> 1, (10*100)>>11 = 0 -> "1.00"; 1024 + 10 = 1034 -> 0, 103400>>11 = 50 -> "0.50";
+  // 256 + 10 = 266 -> 26600>>11 = 12 -> "0.12" (adding 10.24 instead would give 13).
+  t.equal(fmt([2048, 1024, 256]), '1.00 0.50 0.12 2/17 42\n');
+  // 0 + 10 -> 1000>>11 = 0 -> "0.00"; 2047 + 10 = 2057 -> 1, (9*100)>>11 = 0 -> "1.00";
+  // 11250 + 10 = 11260 -> 5, ((11260-10240)*100)>>11 = 102000>>11 = 49 -> "5.49".
+  t.equal(fmt([0, 2047, 11250], 0, 1, 1), '0.00 1.00 5.49 0/1 1\n');
+  // 164 + 10 = 174 -> 17400>>11 = 8 -> "0.08"; 34 + 10 -> 4400>>11 = 2; 11 + 10 -> 2100>>11 = 1.
+  t.equal(fmt([164, 34, 11], 1, 2, 5), '0.08 0.02 0.01 1/2 5\n');
+  t.equal(fmt([NaN, -5, Infinity], NaN, -1, Infinity), '0.00 0.00 0.00 0/0 0\n', 'garbage prints as 0, never NaN');
+});
+
+t.test('calcLoad: the kernel\'s fixed-point steps', async (t) => {
+  t.equal(FIXED_1, 2048);
+  t.same([...EXP], [1884, 2014, 2037]);
+  // From 0 with 1 active task (kernel/sched/loadavg.c: calc_load, rounding up while rising):
+  // EXP_1:  (0*1884 + 2048*(2048-1884) + 2047) / 2048 = (335872 + 2047) / 2048 = 337919 / 2048 = 164
+  // EXP_5:  (2048*34 + 2047) / 2048 = 71679 / 2048 = 34;  EXP_15: (2048*11 + 2047) / 2048 = 24575 / 2048 = 11
+  t.equal(calcLoad(0, 1884, 1), 164);
+  t.equal(calcLoad(0, 2014, 1), 34);
+  t.equal(calcLoad(0, 2037, 1), 11);
+  // Second step: (164*1884 + 335872 + 2047) / 2048 = (308976 + 337919) / 2048 = 646895 / 2048 = 315.
+  t.equal(calcLoad(164, 1884, 1), 315);
+  // Falling (no task): no rounding term, 164*1884 / 2048 = 308976 / 2048 = 150.87 -> 150.
+  t.equal(calcLoad(164, 1884, 0), 150);
+  // Steady at exactly 1 task: (2048*1884 + 2048*164 + 2047) / 2048 = 2048 + 2047/2048 -> 2048.
+  t.equal(calcLoad(2048, 1884, 1), 2048);
+  t.equal(calcLoad(0, 1884, 0), 0, 'idle stays 0 (2047/2048 rounds down)');
+  // 12 steps (one minute) of 1 task: each step as above.
+  const steps: number[] = [];
+  let load = 0;
+  for (let i = 0; i < 12; i++) steps.push((load = calcLoad(load, 1884, 1)));
+  t.same(steps, [164, 315, 454, 582, 700, 808, 908, 1000, 1084, 1162, 1233, 1299]);
+  // and that approaches 2048 x (1 - (1884/2048)^12) = 1295.79, the real-valued decay (rounding up adds
+  // under one unit per step).
+  const ideal = 2048 * (1 - (1884 / 2048) ** 12);
+  t.ok(steps[11]! >= ideal && steps[11]! - ideal < 12, `1299 vs ${ideal.toFixed(2)}`);
+});
+
+t.test('loadavg with the sampler: a container\'s own threads', async (t) => {
+  for (const tree of TREES) {
+    const reader = new CgroupReader({ procRoot: join(fx(tree), 'proc'), fsRoot: fx(tree) });
+    const sampler = new LoadavgSampler(reader, { intervalMs: 3_600_000 });
+    t.teardown(() => sampler.stop());
+    // c1's threads: 201 (S) and 202 (v1 S, hybrid R, v2 D): total 2; R or D counts as active. lastPid = the
+    // newest thread, 202, in c1's numbering: NSpid "202 5" -> 5.
+    const active = tree === 'v1' ? 0 : 1;
+    t.equal(render(fx(tree), 202, loadavg, OPTS, sampler), `0.00 0.00 0.00 ${active}/2 5\n`, `${tree}: first read, no history yet`);
+    t.equal(sampler.size, 1);
+    t.ok(sampler.running);
+    sampler.tick();
+    // One 5 s step from 0 with `active` tasks: [164, 34, 11] -> "0.08 0.02 0.01" (see above), or 0.
+    t.equal(render(fx(tree), 202, loadavg, OPTS, sampler), active ? '0.08 0.02 0.01 1/2 5\n' : '0.00 0.00 0.00 0/2 5\n', `${tree}: after one tick`);
+    t.equal(render(fx(tree), 201, loadavg, OPTS, sampler), render(fx(tree), 202, loadavg, OPTS, sampler), `${tree}: same container, same figures`);
+    // c2: init 300 (S) alone: 0/1, lastPid 1 (NSpid "300 1"). A second tracked container.
+    t.equal(render(fx(tree), 300, loadavg, OPTS, sampler), '0.00 0.00 0.00 0/1 1\n', `${tree}: c2`);
+    t.equal(sampler.size, 2);
+    sampler.stop();
+    t.notOk(sampler.running);
+  }
+});
+
+t.test('LoadavgSampler: tracks a cgroup from its first view, forgets it once deleted', async (t) => {
+  // Temporary copies of v2's c1 and c2 cgroup directories (cgroup.threads: c1/init.scope 201, c1/app 202,
+  // c2 300), read against v2's process table (202 is D, 201 and 300 are S).
+  const scratch = mkdtempSync(join(tmpdir(), 'lxcfs-ts-sampler-'));
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+  const c1 = join(scratch, 'c1');
+  const c2 = join(scratch, 'c2');
+  cpSync(join(fx('v2'), 'sys/fs/cgroup/lxc/c1'), c1, { recursive: true });
+  cpSync(join(fx('v2'), 'sys/fs/cgroup/lxc/c2'), c2, { recursive: true });
+  const sampler = new LoadavgSampler(new CgroupReader({ procRoot: join(fx('v2'), 'proc'), fsRoot: fx('v2') }), { intervalMs: 3_600_000 });
+  t.teardown(() => sampler.stop());
+
+  t.equal(sampler.size, 0);
+  t.notOk(sampler.running, 'no timer before anything is tracked');
+  t.same(sampler.view(c1, 2), { fixed: [0, 0, 0], running: 1, total: 2, lastPid: 5 }, 'first view: sampled, no history');
+  t.equal(sampler.size, 1);
+  t.ok(sampler.running, 'the timer runs while something is tracked');
+  sampler.tick();
+  t.same(sampler.view(c1, 2).fixed, [164, 34, 11], 'one step with 1 active task');
+  t.same(sampler.view(c2, 2), { fixed: [0, 0, 0], running: 0, total: 1, lastPid: 1 });
+  t.equal(sampler.size, 2);
+
+  rmSync(c1, { recursive: true });
+  sampler.tick();
+  t.equal(sampler.size, 1, 'c1 forgotten at the first tick after its cgroup is gone');
+  t.ok(sampler.running, 'c2 still tracked');
+  t.same(sampler.view(c2, 2).fixed, [0, 0, 0], 'c2 stepped with 0 active: stays 0');
+
+  rmSync(c2, { recursive: true });
+  sampler.tick();
+  t.equal(sampler.size, 0, 'nothing tracked');
+  t.notOk(sampler.running, 'and the timer stopped');
+});
+
+t.test('diskstats: the cgroup\'s own I/O in the kernel\'s layout, idle devices omitted', async (t) => {
+  // Host devices: 7:0 loop0, 254:0 vda, 254:1 vda1. Layout "%4d %7d %s" + 17 counters: reads, merged,
+  // sectors, ms, writes, merged, sectors, ms, in flight, io ms, weighted ms, discards, merged, sectors, ms,
+  // flushes, ms. Only the I/O counts and sectors (bytes / 512) have a per-cgroup source.
+  // v1 c1 (blkio.throttle.*_recursive): vda read 3145728 B / 512 = 6144 sectors in 48, wrote 8192 B = 16
+  // sectors in 2, discarded 4096 B = 8 sectors in 1; vda1 read 1024 B = 2 sectors in 1; loop0 all 0: omitted.
+  t.equal(
+    render(fx('v1'), 202, diskstats),
+    ' 254       0 vda 48 0 6144 0 2 0 16 0 0 0 0 1 0 8 0 0 0\n' + ' 254       1 vda1 1 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n',
+    'v1 c1',
+  );
+  // hybrid c1 (blkio.throttle.*_recursive): vda read 1048576 B = 2048 sectors in 16, wrote 2097152 B = 4096
+  // sectors in 32.
+  t.equal(render(fx('hybrid'), 202, diskstats), ' 254       0 vda 16 0 2048 0 32 0 4096 0 0 0 0 0 0 0 0 0 0\n', 'hybrid c1');
+  // v2 c1 (io.stat "254:0 rbytes=4194304 wbytes=1048576 rios=64 wios=16 dbytes=512 dios=1", 7:0 all 0):
+  // 4194304/512 = 8192, 1048576/512 = 2048, 512/512 = 1.
+  t.equal(render(fx('v2'), 202, diskstats), ' 254       0 vda 64 0 8192 0 16 0 2048 0 0 0 0 1 0 1 0 0 0\n', 'v2 c1');
+  for (const tree of TREES) {
+    for (const line of render(fx(tree), 202, diskstats).split('\n').filter(Boolean)) t.equal(line.trim().split(/\s+/).length, 20, `${tree}: 20 fields`);
+    t.equal(render(fx(tree), 100, diskstats), read(fx(tree), 'proc/diskstats'), `${tree}: a host caller gets the host file`);
+  }
+
+  // v1 without the recursive files: the cgroup's own blkio.throttle.io_service_bytes / io_serviced
+  // (vda read 4096 B = 8 sectors in 1).
+  const flat = variant(t, 'v1', {
+    'sys/fs/cgroup/blkio/lxc/c1/blkio.throttle.io_service_bytes_recursive': null,
+    'sys/fs/cgroup/blkio/lxc/c1/blkio.throttle.io_serviced_recursive': null,
+  });
+  t.equal(render(flat, 202, diskstats), ' 254       0 vda 1 0 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n', 'v1 non-recursive fallback');
+
+  // v2: names and order come from the host's diskstats; 8:0 is not a host device (omitted), vda1 follows vda.
+  const order = variant(t, 'v2', {
+    'sys/fs/cgroup/lxc/c1/io.stat':
+      '8:0 rbytes=512 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n254:1 rbytes=0 wbytes=4096 rios=0 wios=1 dbytes=0 dios=0\n254:0 rbytes=1024 wbytes=0 rios=2 wios=0 dbytes=0 dios=0\n7:0 rbytes=0 wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n',
+  });
+  t.equal(render(order, 202, diskstats), ' 254       0 vda 2 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n' + ' 254       1 vda1 0 0 0 0 1 0 8 0 0 0 0 0 0 0 0 0 0\n', 'v2: host names and order');
+  // An io cgroup that did no I/O at all: no line (not the host's).
+  const idle = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/io.stat': '254:0 rbytes=0 wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n' });
+  t.equal(render(idle, 202, diskstats), '', 'v2: no I/O, no lines');
+  // io.stat unreadable: the host file, as LXCFS does for any missing input.
+  const missing = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/io.stat': null });
+  t.equal(render(missing, 202, diskstats), read(fx('v2'), 'proc/diskstats'), 'v2 without io.stat: host file');
+});
+
+t.test('slabinfo: memory.kmem.slabinfo where it has content, else the host\'s', async (t) => {
+  t.equal(slabinfo.mode, 0o400, 'root-only, like the kernel\'s');
+  const own = read(fx('v1'), 'sys/fs/cgroup/memory/lxc/c1/memory.kmem.slabinfo');
+  t.match(own, /^dentry\s+420/m, 'fixture: c1 has its own slab caches');
+  t.equal(render(fx('v1'), 202, slabinfo), own, 'v1 c1: its memory.kmem.slabinfo');
+  t.equal(read(fx('hybrid'), 'sys/fs/cgroup/memory/lxc/c1/memory.kmem.slabinfo'), '', 'fixture: hybrid c1 has the file, empty (current kernels)');
+  t.equal(render(fx('hybrid'), 202, slabinfo), read(fx('hybrid'), 'proc/slabinfo'), 'hybrid c1: empty file -> host');
+  t.equal(render(fx('v1'), 300, slabinfo), read(fx('v1'), 'proc/slabinfo'), 'v1 c2: no file -> host');
+  t.equal(render(fx('v2'), 202, slabinfo), read(fx('v2'), 'proc/slabinfo'), 'v2: no per-cgroup slabinfo -> host');
+  t.match(read(fx('v2'), 'proc/slabinfo'), /^host_cache /m);
+});
+
+t.test('pressure: the unified cgroup\'s files, else the host\'s', async (t) => {
+  for (const [file, name] of [[pressureCpu, 'cpu'], [pressureIo, 'io'], [pressureMemory, 'memory']] as const) {
+    t.equal(file.path, `proc/pressure/${name}`);
+    const host = read(fx('v2'), `proc/pressure/${name}`);
+    t.match(host, /avg10=9\.99/, 'fixture: the host\'s pressure differs from every cgroup\'s');
+    // hybrid: the cgroup2 mount at /sys/fs/cgroup/unified has the files even with no controller enabled.
+    t.equal(render(fx('hybrid'), 202, file), read(fx('hybrid'), `sys/fs/cgroup/unified/lxc/c1/${name}.pressure`), `hybrid c1 ${name}`);
+    t.equal(render(fx('hybrid'), 300, file), read(fx('hybrid'), `sys/fs/cgroup/unified/lxc/c2/${name}.pressure`), `hybrid c2 ${name}`);
+    t.equal(render(fx('v2'), 202, file), read(fx('v2'), `sys/fs/cgroup/lxc/c1/${name}.pressure`), `v2 c1 ${name}`);
+    t.not(render(fx('v2'), 202, file), host);
+    // v1: no cgroup2 mount -> the host's /proc/pressure file.
+    t.equal(render(fx('v1'), 202, file), read(fx('v1'), `proc/pressure/${name}`), `v1 ${name}: host`);
+  }
+  t.equal(render(fx('hybrid'), 202, pressureCpu), 'some avg10=1.50 avg60=0.75 avg300=0.20 total=123456\nfull avg10=0.50 avg60=0.25 avg300=0.05 total=45678\n', 'hybrid c1 cpu, exactly');
+  // A cgroup without the file (or with an empty one): the host's, file by file.
+  const partial = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/io.pressure': null, 'sys/fs/cgroup/lxc/c1/memory.pressure': '' });
+  t.equal(render(partial, 202, pressureIo), read(fx('v2'), 'proc/pressure/io'), 'io.pressure missing -> host');
+  t.equal(render(partial, 202, pressureMemory), read(fx('v2'), 'proc/pressure/memory'), 'memory.pressure empty -> host');
+  t.equal(render(partial, 202, pressureCpu), read(fx('v2'), 'sys/fs/cgroup/lxc/c1/cpu.pressure'), 'cpu.pressure still the cgroup\'s');
+});
