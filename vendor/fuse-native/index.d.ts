@@ -1,13 +1,18 @@
-// Types for the parts of fuse-native that lxcfs-ts uses (upstream 2.2.6 ships none).
+// Types for fuse-native 2.2.6 as patched for lxcfs-ts (upstream ships none). See PATCHES.md.
 
 declare namespace Fuse {
-  /** Who made a FUSE request. pid is the calling *thread* id, in the daemon's pid namespace. */
+  /**
+   * Who made a FUSE request (lxcfs-ts patch): read with fuse_get_context() on the FUSE thread.
+   * pid is the calling *thread* id (TID) as the kernel reports it, in the daemon's pid namespace;
+   * map it to its process through Tgid: in /proc/<pid>/status where that matters. 0s for init.
+   */
   interface Caller {
     pid: number;
     uid: number;
     gid: number;
   }
 
+  /** A stat answer; missing fields default to 0 (nlink 1, times now). Times are Dates or ms since the epoch. */
   interface Stat {
     mode: number;
     uid?: number;
@@ -24,78 +29,147 @@ declare namespace Fuse {
     ctime?: Date | number;
   }
 
+  interface Statfs {
+    bsize?: number;
+    frsize?: number;
+    blocks?: number;
+    bfree?: number;
+    bavail?: number;
+    files?: number;
+    ffree?: number;
+    favail?: number;
+    fsid?: number;
+    flag?: number;
+    namemax?: number;
+  }
+
+  /** 0 for success or a negative errno (Fuse.ENOENT...). */
   type Done = (code: number) => void;
 
-  /** Every op receives the caller as its last argument, after the callback (lxcfs-ts patch). */
+  /**
+   * FUSE operations. Every op receives the caller as an extra last argument, after its callback
+   * (lxcfs-ts patch); otherwise upstream's signatures. read/write answer with the byte count (>= 0)
+   * or a negative errno.
+   */
   interface Operations {
     init?(cb: Done, caller: Caller): void;
+    error?(cb: Done, caller: Caller): void;
+    access?(path: string, mode: number, cb: Done, caller: Caller): void;
+    statfs?(path: string, cb: (code: number, statfs?: Statfs) => void, caller: Caller): void;
     getattr?(path: string, cb: (code: number, stat?: Stat) => void, caller: Caller): void;
-    readlink?(path: string, cb: (code: number, target?: string) => void, caller: Caller): void;
+    /** Only its presence counts: upstream answers fgetattr by calling getattr(path, cb, caller). */
+    fgetattr?(path: string, fd: number, cb: (code: number, stat?: Stat) => void, caller: Caller): void;
+    flush?(path: string, fd: number, cb: Done, caller: Caller): void;
+    fsync?(path: string, datasync: number, fd: number, cb: Done, caller: Caller): void;
+    fsyncdir?(path: string, datasync: number, fd: number, cb: Done, caller: Caller): void;
     readdir?(path: string, cb: (code: number, names?: string[], stats?: Stat[]) => void, caller: Caller): void;
-    /** cb(0, 0, content) hands the whole content over: read and release are then served natively. */
+    truncate?(path: string, size: number, cb: Done, caller: Caller): void;
+    ftruncate?(path: string, fd: number, size: number, cb: Done, caller: Caller): void;
+    readlink?(path: string, cb: (code: number, target?: string) => void, caller: Caller): void;
+    chown?(path: string, uid: number, gid: number, cb: Done, caller: Caller): void;
+    chmod?(path: string, mode: number, cb: Done, caller: Caller): void;
+    mknod?(path: string, mode: number, dev: number, cb: Done, caller: Caller): void;
+    setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: Done, caller: Caller): void;
+    getxattr?(path: string, name: string, position: number, cb: (code: number, value?: Buffer | null) => void, caller: Caller): void;
+    listxattr?(path: string, cb: (code: number, names?: string[]) => void, caller: Caller): void;
+    removexattr?(path: string, name: string, cb: Done, caller: Caller): void;
+    /**
+     * cb(0, fd) as upstream, or cb(0, 0, content) (lxcfs-ts patch): the binding copies the whole content
+     * and serves read and release for this open natively, without calling JS.
+     */
     open?(path: string, flags: number, cb: (code: number, fd?: number, content?: Buffer) => void, caller: Caller): void;
+    opendir?(path: string, flags: number, cb: (code: number, fd?: number) => void, caller: Caller): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;
     release?(path: string, fd: number, cb: Done, caller: Caller): void;
-    flush?(path: string, fd: number, cb: Done, caller: Caller): void;
-    truncate?(path: string, size: number, cb: Done, caller: Caller): void;
-    ftruncate?(path: string, fd: number, size: number, cb: Done, caller: Caller): void;
+    releasedir?(path: string, fd: number, cb: Done, caller: Caller): void;
     create?(path: string, mode: number, cb: (code: number, fd?: number) => void, caller: Caller): void;
-    mknod?(path: string, mode: number, dev: number, cb: Done, caller: Caller): void;
-    mkdir?(path: string, mode: number, cb: Done, caller: Caller): void;
+    utimens?(path: string, atime: number, mtime: number, cb: Done, caller: Caller): void;
     unlink?(path: string, cb: Done, caller: Caller): void;
-    rmdir?(path: string, cb: Done, caller: Caller): void;
     rename?(src: string, dest: string, cb: Done, caller: Caller): void;
     link?(src: string, dest: string, cb: Done, caller: Caller): void;
     symlink?(src: string, dest: string, cb: Done, caller: Caller): void;
-    chmod?(path: string, mode: number, cb: Done, caller: Caller): void;
-    chown?(path: string, uid: number, gid: number, cb: Done, caller: Caller): void;
-    utimens?(path: string, atime: number, mtime: number, cb: Done, caller: Caller): void;
-    setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: Done, caller: Caller): void;
-    removexattr?(path: string, name: string, cb: Done, caller: Caller): void;
+    mkdir?(path: string, mode: number, cb: Done, caller: Caller): void;
+    rmdir?(path: string, cb: Done, caller: Caller): void;
     [op: string]: ((...args: any[]) => void) | undefined;
   }
 
+  /** Mount options; each maps to a libfuse -o option. */
   interface Options {
+    /** allow_other: users other than the mounting one may access the mount */
     allowOther?: boolean;
+    allowRoot?: boolean;
+    autoUnmount?: boolean;
+    defaultPermissions?: boolean;
+    /** direct_io (lxcfs-ts patch): no page cache; reads ignore st_size (whole reads of st_size 0 files) */
     directIo?: boolean;
+    /** entry_timeout in seconds (0.5 is fine; 0 is passed too) */
     entryTimeout?: number;
+    /** attr_timeout in seconds */
     attrTimeout?: number;
+    acAttrTimeout?: number;
+    blkdev?: boolean;
+    blksize?: number;
+    maxRead?: number;
+    fd?: number;
+    userId?: number;
     fsname?: string;
     subtype?: string;
+    kernelCache?: boolean;
+    autoCache?: boolean;
+    umask?: number | string;
+    uid?: number;
+    gid?: number;
+    noforget?: boolean;
+    remember?: number;
+    modules?: string;
+    /** libfuse's debug output on stderr (also DEBUG=fuse-bindings) */
     debug?: boolean;
+    /** before mounting, detach a stale mount (ENOTCONN) at the mountpoint */
     force?: boolean;
+    /** create the mountpoint if missing */
     mkdir?: boolean;
-    /** milliseconds before an unanswered op fails with ETIMEDOUT (default 15000), false for none */
-    timeout?: number | false;
-    /** mount options appended verbatim */
+    /** ms before an unanswered op fails with ETIMEDOUT (default 15000); false for none; per-op object */
+    timeout?: number | false | ({ default?: number } & Record<string, number | false | undefined>);
+    /** -o options appended verbatim (lxcfs-ts patch) */
     extraOptions?: string[];
   }
 
-  type Errno =
-    | 'EPERM' | 'ENOENT' | 'ESRCH' | 'EINTR' | 'EIO' | 'ENXIO' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES'
-    | 'EBUSY' | 'EEXIST' | 'EXDEV' | 'ENODEV' | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'ENFILE' | 'EMFILE'
-    | 'EFBIG' | 'ENOSPC' | 'ESPIPE' | 'EROFS' | 'EMLINK' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY'
-    | 'ELOOP' | 'ENODATA' | 'EOPNOTSUPP' | 'ENOTCONN' | 'ETIMEDOUT';
+  type FuseOps = Operations;
+  type FuseOptions = Options;
+  type UnmountError = Error & { code?: string; errno?: number };
 }
 
 declare class Fuse {
-  constructor(mnt: string, ops: Fuse.Operations, opts?: Fuse.Options);
+  constructor(mnt: string, ops: Fuse.FuseOps, opts?: Fuse.FuseOptions);
   readonly mnt: string;
+  readonly opts: Fuse.FuseOptions;
+  /** Mounts; cb runs once the kernel has sent init. Errors say why (errno text, bad options). */
   mount(cb: (err: Error | null) => void): void;
+  /** Detaches the mount (umount2 MNT_DETACH, no fusermount) and releases the native side. */
   unmount(cb: (err: Error | null) => void): void;
-  /** Lazy umount2(2) of a path (root only); err.code is the errno name, EINVAL = not mounted. */
-  static unmount(mnt: string, cb: (err: (Error & { code?: string; errno?: number }) | null) => void): void;
+  /** The negative errno for a code name ('ENOENT' -> -2), -1 when unknown. */
+  errno(code: string): number;
+  /**
+   * Lazy umount2(2) of a path (root only), no fusermount (lxcfs-ts patch). err.code is the errno
+   * name: EINVAL = not a mount point (not mounted), EPERM = not root, ENOENT = no such path.
+   */
+  static unmount(mnt: string, cb: (err: Fuse.UnmountError | null) => void): void;
   static readonly EPERM: number;
   static readonly ENOENT: number;
   static readonly ESRCH: number;
   static readonly EINTR: number;
   static readonly EIO: number;
   static readonly ENXIO: number;
+  static readonly E2BIG: number;
+  static readonly ENOEXEC: number;
   static readonly EBADF: number;
+  static readonly ECHILD: number;
   static readonly EAGAIN: number;
   static readonly ENOMEM: number;
   static readonly EACCES: number;
+  static readonly EFAULT: number;
+  static readonly ENOTBLK: number;
   static readonly EBUSY: number;
   static readonly EEXIST: number;
   static readonly EXDEV: number;
@@ -105,19 +179,106 @@ declare class Fuse {
   static readonly EINVAL: number;
   static readonly ENFILE: number;
   static readonly EMFILE: number;
+  static readonly ENOTTY: number;
+  static readonly ETXTBSY: number;
   static readonly EFBIG: number;
   static readonly ENOSPC: number;
   static readonly ESPIPE: number;
   static readonly EROFS: number;
   static readonly EMLINK: number;
+  static readonly EPIPE: number;
+  static readonly EDOM: number;
+  static readonly ERANGE: number;
+  static readonly EDEADLK: number;
   static readonly ENAMETOOLONG: number;
+  static readonly ENOLCK: number;
   static readonly ENOSYS: number;
   static readonly ENOTEMPTY: number;
   static readonly ELOOP: number;
+  static readonly EWOULDBLOCK: number;
+  static readonly ENOMSG: number;
+  static readonly EIDRM: number;
+  static readonly ECHRNG: number;
+  static readonly EL2NSYNC: number;
+  static readonly EL3HLT: number;
+  static readonly EL3RST: number;
+  static readonly ELNRNG: number;
+  static readonly EUNATCH: number;
+  static readonly ENOCSI: number;
+  static readonly EL2HLT: number;
+  static readonly EBADE: number;
+  static readonly EBADR: number;
+  static readonly EXFULL: number;
+  static readonly ENOANO: number;
+  static readonly EBADRQC: number;
+  static readonly EBADSLT: number;
+  static readonly EDEADLOCK: number;
+  static readonly EBFONT: number;
+  static readonly ENOSTR: number;
   static readonly ENODATA: number;
+  static readonly ETIME: number;
+  static readonly ENOSR: number;
+  static readonly ENONET: number;
+  static readonly ENOPKG: number;
+  static readonly EREMOTE: number;
+  static readonly ENOLINK: number;
+  static readonly EADV: number;
+  static readonly ESRMNT: number;
+  static readonly ECOMM: number;
+  static readonly EPROTO: number;
+  static readonly EMULTIHOP: number;
+  static readonly EDOTDOT: number;
+  static readonly EBADMSG: number;
+  static readonly EOVERFLOW: number;
+  static readonly ENOTUNIQ: number;
+  static readonly EBADFD: number;
+  static readonly EREMCHG: number;
+  static readonly ELIBACC: number;
+  static readonly ELIBBAD: number;
+  static readonly ELIBSCN: number;
+  static readonly ELIBMAX: number;
+  static readonly ELIBEXEC: number;
+  static readonly EILSEQ: number;
+  static readonly ERESTART: number;
+  static readonly ESTRPIPE: number;
+  static readonly EUSERS: number;
+  static readonly ENOTSOCK: number;
+  static readonly EDESTADDRREQ: number;
+  static readonly EMSGSIZE: number;
+  static readonly EPROTOTYPE: number;
+  static readonly ENOPROTOOPT: number;
+  static readonly EPROTONOSUPPORT: number;
+  static readonly ESOCKTNOSUPPORT: number;
   static readonly EOPNOTSUPP: number;
+  static readonly EPFNOSUPPORT: number;
+  static readonly EAFNOSUPPORT: number;
+  static readonly EADDRINUSE: number;
+  static readonly EADDRNOTAVAIL: number;
+  static readonly ENETDOWN: number;
+  static readonly ENETUNREACH: number;
+  static readonly ENETRESET: number;
+  static readonly ECONNABORTED: number;
+  static readonly ECONNRESET: number;
+  static readonly ENOBUFS: number;
+  static readonly EISCONN: number;
   static readonly ENOTCONN: number;
+  static readonly ESHUTDOWN: number;
+  static readonly ETOOMANYREFS: number;
   static readonly ETIMEDOUT: number;
+  static readonly ECONNREFUSED: number;
+  static readonly EHOSTDOWN: number;
+  static readonly EHOSTUNREACH: number;
+  static readonly EALREADY: number;
+  static readonly EINPROGRESS: number;
+  static readonly ESTALE: number;
+  static readonly EUCLEAN: number;
+  static readonly ENOTNAM: number;
+  static readonly ENAVAIL: number;
+  static readonly EISNAM: number;
+  static readonly EREMOTEIO: number;
+  static readonly EDQUOT: number;
+  static readonly ENOMEDIUM: number;
+  static readonly EMEDIUMTYPE: number;
 }
 
 export = Fuse;

@@ -10,10 +10,11 @@ const binding = loadBinding()
 // lxcfs-ts: the addon is always built from source at install (no prebuilds, no node-gyp-build).
 function loadBinding () {
   const file = path.join(__dirname, 'build', 'Release', 'fuse.node')
+  if (!fs.existsSync(file)) throw new Error(`fuse-native addon not built; run npm rebuild fuse-native (no ${file})`)
   try {
     return require(file)
   } catch (err) {
-    err.message = `fuse-native addon not loadable from ${file} (run: npm rebuild fuse-native): ${err.message}`
+    err.message = `fuse-native addon not loadable from ${file} (run npm rebuild fuse-native): ${err.message}`
     throw err
   }
 }
@@ -191,7 +192,7 @@ class Fuse extends Nanoresource {
     if (this.opts.blksize) options.push('blksize=' + this.opts.blksize)
     if (this.opts.maxRead) options.push('max_read=' + this.opts.maxRead)
     if (this.opts.fd) options.push('fd=' + this.opts.fd)
-    if (this.opts.userId) options.push('user_id=', this.opts.userId)
+    if (this.opts.userId) options.push('user_id=' + this.opts.userId)
     if (this.opts.fsname) options.push('fsname=' + this.opts.fsname)
     if (this.opts.subtype) options.push('subtype=' + this.opts.subtype)
     if (this.opts.kernelCache) options.push('kernel_cache')
@@ -199,9 +200,9 @@ class Fuse extends Nanoresource {
     if (this.opts.umask) options.push('umask=' + this.opts.umask)
     if (this.opts.uid) options.push('uid=' + this.opts.uid)
     if (this.opts.gid) options.push('gid=' + this.opts.gid)
-    if (this.opts.entryTimeout) options.push('entry_timeout=' + this.opts.entryTimeout)
-    if (this.opts.attrTimeout) options.push('attr_timeout=' + this.opts.attrTimeout)
-    if (this.opts.acAttrTimeout) options.push('ac_attr_timeout=' + this.opts.acAttrTimeout)
+    if (typeof this.opts.entryTimeout === 'number') options.push('entry_timeout=' + this.opts.entryTimeout)
+    if (typeof this.opts.attrTimeout === 'number') options.push('attr_timeout=' + this.opts.attrTimeout)
+    if (typeof this.opts.acAttrTimeout === 'number') options.push('ac_attr_timeout=' + this.opts.acAttrTimeout)
     if (this.opts.noforget) options.push('noforget')
     if (this.opts.remember) options.push('remember=' + this.opts.remember)
     if (this.opts.modules) options.push('modules=' + this.opts.modules)
@@ -805,16 +806,19 @@ Fuse.ENOMEDIUM = -123
 Fuse.EMEDIUMTYPE = -124
 
 // lxcfs-ts: errno number -> name, for errors raised by Fuse.unmount
+// (first name wins: EAGAIN over its alias EWOULDBLOCK, EDEADLK over EDEADLOCK)
 const ERRNO_NAMES = new Map()
-for (const key of Object.keys(Fuse)) if (/^E[A-Z0-9]+$/.test(key)) ERRNO_NAMES.set(Fuse[key], key)
+for (const key of Object.keys(Fuse)) if (/^E[A-Z0-9]+$/.test(key) && !ERRNO_NAMES.has(Fuse[key])) ERRNO_NAMES.set(Fuse[key], key)
 
 // lxcfs-ts: every user op receives the caller { pid, uid, gid } as an extra last argument, after its
 // callback. The op is called synchronously from the native dispatch, while fuse._caller is set.
+// Ops may be own properties or methods of a class instance (looked up through the prototype, as upstream does).
 function withCaller (ops, fuse) {
   if (!ops) return ops
   const wrapped = {}
-  for (const name of Object.keys(ops)) {
+  for (const name of new Set([...OpcodesAndDefaults.keys(), ...Object.keys(ops)])) {
     const op = ops[name]
+    if (op === undefined) continue
     wrapped[name] = typeof op !== 'function' ? op : function (...args) { return op.call(ops, ...args, fuse._caller) }
   }
   return wrapped
