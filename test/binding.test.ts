@@ -1,138 +1,209 @@
 // The patched fuse-native binding (vendor/fuse-native) on its own, through a tiny echo filesystem
-// (helpers/echo-fs.cjs) in a child process: caller context, whole reads of st_size-0 files under
+// (helpers/echo-fs.cjs) in a child process: fuse-native answers FUSE requests on the Node main thread, so a
+// process must never read its own mount; every reader here is another process. Covered: the caller
+// context (pid = thread id, uid, gid) handed to each handler, whole reads of st_size-0 files under
 // direct_io, libfuse loaded from beside the addon, unmount and stale-mount recovery without fusermount.
 
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cleanup, mountsAt, ROOT, run, scratchDir } from './helpers/daemon.js';
 
 const ECHO_FS = join(ROOT, 'test/helpers/echo-fs.cjs');
+const PKG = join(ROOT, 'node_modules/fuse-native'); // the installed copy (a link to vendor/fuse-native)
 const ADDON_DIR = join(ROOT, 'vendor/fuse-native/build/Release');
+const NODE_DIR = dirname(process.execPath);
 
-async function startEchoFs(mountpoint: string, wrapper: string[] = []): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
-  const argv = [...wrapper, process.execPath, ECHO_FS, mountpoint];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 20_000;
-  while (!out.includes('ready')) {
-    if (child.exitCode !== null) throw new Error(`echo-fs exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`echo-fs not ready: ${out}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return { child, exited, output: () => out };
+interface EchoFs {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: () => string;
 }
 
-t.test('every handler gets the calling pid, uid and gid', async (t) => {
+interface Fixture {
+  mnt: string;
+  start: (opts?: { wrapper?: string[]; args?: string[]; env?: NodeJS.ProcessEnv }) => Promise<EchoFs>;
+}
+
+async function until(what: string, cond: () => boolean, fs?: EchoFs): Promise<void> {
+  const deadline = Date.now() + 20_000; // a hang guard, not a timing assertion
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${fs ? `: ${fs.output()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * A scratch dir with a mountpoint, and echo-fs children on it. One teardown, whatever the assertions did:
+ * SIGKILL the children still alive, then lazily unmount what is left and remove the dir.
+ */
+function fixture(t: { teardown: (fn: () => unknown) => void }): Fixture {
   const dir = scratchDir();
   const mnt = join(dir, 'mnt');
-  const fs = await startEchoFs(mnt);
+  const children: EchoFs[] = [];
   t.teardown(async () => {
-    fs.child.kill('SIGTERM');
-    await fs.exited;
+    for (const fs of children) if (fs.child.exitCode === null && fs.child.signalCode === null) fs.child.kill('SIGKILL');
+    await Promise.all(children.map((fs) => fs.exited));
     cleanup(dir, mnt);
   });
+  const start: Fixture['start'] = async (opts = {}) => {
+    const argv = [...(opts.wrapper ?? []), process.execPath, ECHO_FS, mnt, ...(opts.args ?? [])];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const fs = { child, exited, output: () => out };
+    children.push(fs);
+    await until('echo-fs ready', () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`echo-fs exited: ${out}`);
+      return /^ready /m.test(out);
+    }, fs);
+    return fs;
+  };
+  return { mnt, start };
+}
 
-  // `sh -c 'echo $$; exec cat'`: the pid printed is the pid of the cat that reads.
-  const root = run('sh', ['-c', 'echo $$; exec cat "$0"', join(mnt, 'whoami')]);
-  const [pid, seen] = root.stdout.trim().split('\n');
-  t.equal(seen, `${pid} 0 0`, 'root reader');
+/** SIGTERM: echo-fs unmounts and must then end by itself (nothing left holding its event loop). */
+async function stop(fs: EchoFs): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  fs.child.kill('SIGTERM');
+  let done: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void fs.exited.then((r) => (done = r));
+  await until('echo-fs to exit after SIGTERM', () => done !== undefined, fs);
+  return done!;
+}
 
-  const nobody = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'echo $$; exec cat "$0"', join(mnt, 'whoami')]);
-  const [npid, nseen] = nobody.stdout.trim().split('\n');
-  t.equal(nseen, `${npid} 65534 65534`, 'non-root reader (allow_other)');
+/** `Fuse.unmount(path)` from a fresh node process: "ok", or the error's code and errno. */
+function unmountFromChild(path: string): string {
+  const r = run(process.execPath, ['-e', 'require(process.argv[1]).unmount(process.argv[2], (err) => console.log(err ? err.code + " " + err.errno : "ok"))', PKG, path]);
+  return (r.stdout + r.stderr).trim();
+}
 
-  // A thread reads: the kernel reports the thread id, not the process id.
+const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+/** Run cmd (optionally through a prefix such as setpriv) in a shell that first prints its pid, then execs cmd. */
+function withPid(prefix: string[], cmd: string[]): { pid: string; out: string } {
+  const sh = ['sh', '-c', 'echo $$; exec "$@"', 'sh', ...cmd];
+  const argv = [...prefix, ...sh];
+  const r = run(argv[0]!, argv.slice(1));
+  const [pid = '', ...rest] = r.stdout.split('\n');
+  return { pid, out: rest.join('\n').trim() + (r.stderr ? ` [stderr: ${r.stderr.trim()}]` : '') };
+}
+
+t.test('every handler gets the calling pid (thread id), uid and gid', async (t) => {
+  const { mnt, start } = fixture(t);
+  await start();
+  const whoami = join(mnt, 'whoami');
+  const statme = join(mnt, 'statme');
+
+  // open (content made from the caller the open handler saw)
+  const root = withPid([], ['cat', whoami]);
+  t.equal(root.out, `${root.pid} 0 0`, 'open: root cat');
+  const nobody = withPid(AS_NOBODY, ['cat', whoami]);
+  t.equal(nobody.out, `${nobody.pid} 65534 65534`, 'open: non-root cat (allow_other)');
+
+  // getattr (st_size carries the caller's pid; entry and attr timeouts 0, so each stat reaches getattr)
+  const rootStat = withPid([], ['stat', '-c', '%s %u %g', statme]);
+  t.equal(rootStat.out, `${rootStat.pid} 0 0`, 'getattr: root stat');
+  const nobodyStat = withPid(AS_NOBODY, ['stat', '-c', '%s %u %g', statme]);
+  t.equal(nobodyStat.out, `${nobodyStat.pid} 65534 65534`, 'getattr: non-root stat');
+
+  // A thread reads: the kernel reports the thread id (TID), not the process id.
   const py = run('python3', [
     '-c',
     'import os,threading,sys\nres={}\ndef r():\n  res["tid"]=threading.get_native_id(); res["seen"]=open(sys.argv[1]).read().split()[0]\nth=threading.Thread(target=r); th.start(); th.join()\nprint(os.getpid(), res["tid"], res["seen"])',
-    join(mnt, 'whoami'),
+    whoami,
   ]);
   const [ppid, tid, tseen] = py.stdout.trim().split(' ');
-  t.equal(tseen, tid, 'a thread is reported by its thread id');
-  t.not(tid, ppid);
+  t.equal(tseen, tid, 'a reading thread is reported by its thread id');
+  t.not(tid, ppid, 'which is not its process id');
 });
 
 t.test('st_size 0 files read whole under direct_io', async (t) => {
-  const dir = scratchDir();
-  const mnt = join(dir, 'mnt');
-  const fs = await startEchoFs(mnt);
-  t.teardown(async () => {
-    fs.child.kill('SIGTERM');
-    await fs.exited;
-    cleanup(dir, mnt);
-  });
-  const big = join(mnt, 'big');
-  t.equal(statSync(big).size, 0);
-  const cat = run('cat', [big]);
-  t.equal(cat.stdout.length, 100000, 'cat reads all 100000 bytes');
-  t.equal(cat.stdout.split('\n')[9999], 'line 9999');
-  t.equal(run('head', ['-c', '10', big]).stdout, 'line 0000\n', 'head -c');
-  const py = run('python3', ['-c', 'import sys\nwhole=open(sys.argv[1],"rb").read()\nf=open(sys.argv[1],"rb",buffering=0)\nparts=[]\nwhile True:\n  b=f.read(1024)\n  if not b: break\n  parts.append(b)\nprint(len(whole), whole==b"".join(parts))', big]);
-  t.equal(py.stdout.trim(), '100000 True', 'Python read() and 1 KiB chunks');
+  const { mnt, start } = fixture(t);
+  await start();
 
-  // The same content handed to the binding at open: read and release never reach JavaScript.
-  const native = join(mnt, 'native');
-  t.equal(run('cat', [native]).stdout, cat.stdout, 'natively served content reads the same');
-  t.equal(run('head', ['-c', '10', native]).stdout, 'line 0000\n');
-  const chunked = run('python3', ['-c', 'import sys\nf=open(sys.argv[1],"rb",buffering=0)\nf.seek(99990)\nprint(f.read(1024))', native]);
-  t.equal(chunked.stdout.trim(), "b'line 9999\\n'", 'a read at an offset');
+  for (const name of ['big', 'native']) {
+    // big: every read goes to JS; native: the content was handed over at open and read natively
+    const file = join(mnt, name);
+    t.equal(statSync(file).size, 0, `${name}: st_size 0`);
+    const cat = run('cat', [file]);
+    t.equal(cat.stdout.length, 100000, `${name}: cat reads all 100000 bytes`);
+    t.equal(cat.stdout.split('\n')[9999], 'line 9999', `${name}: up to the last line`);
+    t.equal(run('head', ['-c', '10', file]).stdout, 'line 0000\n', `${name}: head -c 10`);
+    const py = run('python3', [
+      '-c',
+      'import sys\nwhole=open(sys.argv[1],"rb").read()\nf=open(sys.argv[1],"rb",buffering=0)\nparts=[]\nwhile True:\n  b=f.read(1024)\n  if not b: break\n  parts.append(b)\nf.seek(99990)\nprint(len(whole), len(parts), whole==b"".join(parts), f.read(1024))',
+      file,
+    ]);
+    t.equal(py.stdout.trim(), "100000 98 True b'line 9999\\n'", `${name}: Python read(), 1 KiB chunks, a read at an offset`);
+  }
 });
 
-t.test('libfuse comes from beside the addon', async (t) => {
+t.test('libfuse comes from beside the addon, with any system libfuse hidden', async (t) => {
   const dynamic = run('readelf', ['-d', join(ADDON_DIR, 'fuse.node')]).stdout;
-  t.match(dynamic, /NEEDED.*\[libfuse\.so\.2\]/);
-  t.match(dynamic, /RUNPATH.*\[\$ORIGIN\]/);
+  t.match(dynamic, /\(NEEDED\).*\[libfuse\.so\.2\]/, 'the addon needs libfuse.so.2');
+  t.match(dynamic, /\(RUNPATH\).*\[\$ORIGIN\]/, 'and finds it through RUNPATH $ORIGIN');
   t.ok(existsSync(join(ADDON_DIR, 'libfuse.so.2')), 'libfuse.so.2 shipped beside fuse.node');
   t.notOk(existsSync(join(ROOT, 'vendor/fuse-native/prebuilds')), 'no upstream prebuilds');
 
-  // Hide any system libfuse (none on a fresh machine) in a private mount namespace, then mount.
-  const systemCopies = ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/local/lib']
-    .flatMap((d) => {
-      try {
-        return readdirSync(d).filter((f) => /^libfuse\.so/.test(f)).map((f) => join(d, f));
-      } catch {
-        return [];
-      }
-    });
-  const hide = systemCopies.map((p) => `mount --bind /dev/null ${p};`).join(' ');
-  const dir = scratchDir();
-  const mnt = join(dir, 'mnt');
-  const fs = await startEchoFs(mnt, ['unshare', '-m', 'sh', '-c', `${hide} exec "$@"`, 'hide-libfuse']);
-  t.teardown(async () => {
-    fs.child.kill('SIGTERM');
-    await fs.exited;
-    cleanup(dir, mnt);
+  // Hide every system libfuse 2 (none on a fresh machine) in a private mount namespace, then mount there.
+  const libDirs = ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/local/lib'];
+  const systemCopies = libDirs.flatMap((d) => {
+    try {
+      return readdirSync(d).filter((f) => /^libfuse\.so/.test(f)).map((f) => join(d, f));
+    } catch {
+      return [];
+    }
   });
-  t.comment(`system libfuse copies hidden: ${systemCopies.length ? systemCopies.join(' ') : 'none present'}`);
-  // The mount lives in the child's private namespace; its readiness line proves the addon loaded and mounted.
-  t.match(fs.output(), /ready/);
+  t.comment(`system libfuse 2 copies hidden: ${systemCopies.length ? systemCopies.join(' ') : 'none present'}`);
+  const hide = systemCopies.map((p) => `mount --bind /dev/null '${p}' || exit 9;`).join(' ');
+  const { mnt, start } = fixture(t);
+  const env = { ...process.env };
+  delete env.LD_LIBRARY_PATH;
+  delete env.LD_PRELOAD;
+  const fs = await start({ wrapper: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `${hide} exec "$@"`, 'hide-libfuse'], env });
+  t.match(fs.output(), `ready libfuse=${join(ROOT, 'vendor/fuse-native/build/Release/libfuse.so.2')}`, 'the daemon loaded the shipped libfuse');
+  // The mount lives in the child's namespace: read it from there.
+  const read = run('nsenter', ['-t', String(fs.child.pid), '-m', 'cat', join(mnt, 'whoami')]);
+  t.match(read.stdout, /^\d+ 0 0\n$/, 'and serves from inside its namespace');
+  t.same(mountsAt(mnt), [], 'nothing leaked into the test namespace');
 });
 
-t.test('unmount without fusermount: SIGTERM, and a stale mount after SIGKILL', async (t) => {
-  t.equal(run('sh', ['-c', 'command -v fusermount fusermount3']).stdout, '', 'no fusermount on this machine');
-  const dir = scratchDir();
-  const mnt = join(dir, 'mnt');
-  t.teardown(() => cleanup(dir, mnt));
+t.test('unmount without fusermount: SIGTERM, Fuse.unmount of a stale mount, opts.force', async (t) => {
+  const { mnt, start } = fixture(t);
+  // PATH holds only node's directory: whatever the binding does, it cannot run a fusermount.
+  const env = { ...process.env, PATH: NODE_DIR };
 
-  const first = await startEchoFs(mnt);
-  first.child.kill('SIGTERM');
-  t.equal(await first.exited, 0, 'clean exit');
-  t.same(mountsAt(mnt), [], 'unmounted');
+  const first = await start({ env, args: ['--no-force'] });
+  t.equal(mountsAt(mnt).length, 1, 'mounted');
+  t.same(await stop(first), { code: 0, signal: null }, 'SIGTERM: unmounted, then the process ended by itself');
+  t.match(first.output(), /^unmounted$/m);
+  t.same(mountsAt(mnt), [], 'no mountinfo line left');
 
-  const killed = await startEchoFs(mnt);
+  t.equal(unmountFromChild(mnt), 'EINVAL -22', 'Fuse.unmount of a path not mounted: an error with code EINVAL');
+
+  const killed = await start({ env, args: ['--no-force'] });
   killed.child.kill('SIGKILL');
   await killed.exited;
-  t.throws(() => statSync(mnt), { code: 'ENOTCONN' }, 'stale mount');
-  // echo-fs mounts with { force: true }: the binding detaches the stale mount and mounts again.
-  const again = await startEchoFs(mnt);
-  t.equal(mountsAt(mnt).length, 1, 'one live mount');
-  t.match(run('cat', [join(mnt, 'whoami')]).stdout, /^\d+ 0 0$/m);
-  again.child.kill('SIGTERM');
-  t.equal(await again.exited, 0);
+  t.throws(() => statSync(mnt), { code: 'ENOTCONN' }, 'SIGKILL leaves a stale mount');
+  t.equal(mountsAt(mnt).length, 1);
+  t.equal(unmountFromChild(mnt), 'ok', 'Fuse.unmount from a fresh process');
+  t.same(mountsAt(mnt), [], 'clears it');
+  t.ok(statSync(mnt).isDirectory(), 'the mountpoint is a plain directory again');
+
+  const again = await start({ env, args: ['--no-force'] });
+  t.equal(mountsAt(mnt).length, 1, 'a remount works');
+  t.match(run('cat', [join(mnt, 'whoami')]).stdout, /^\d+ 0 0\n$/);
+  again.child.kill('SIGKILL');
+  await again.exited;
+  t.throws(() => statSync(mnt), { code: 'ENOTCONN' }, 'stale again');
+
+  // opts.force: the binding stats the mountpoint, finds it stale, detaches it and mounts.
+  const forced = await start({ env });
+  t.equal(mountsAt(mnt).length, 1, 'force: one live mount');
+  t.match(run('cat', [join(mnt, 'whoami')]).stdout, /^\d+ 0 0\n$/, 'force: serving');
+  t.same(await stop(forced), { code: 0, signal: null });
   t.same(mountsAt(mnt), []);
 });

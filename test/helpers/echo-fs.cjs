@@ -1,52 +1,68 @@
-// A tiny filesystem on the patched binding, for the binding's own test: /whoami answers with the caller
-// the handler saw ("pid uid gid"), /big is 100 KiB of numbered lines with st_size 0 served through JS
-// read calls, /native the same content handed to the binding at open (read and release served natively).
-// Usage: node echo-fs.cjs MOUNTPOINT   (prints "ready" when mounted; SIGTERM unmounts and exits)
+// A tiny filesystem on the patched binding (vendor/fuse-native), for the binding's own test.
+//   /whoami  content "pid uid gid" of the caller the open handler saw
+//   /statme  its stat answers with the getattr caller: size = pid, uid, gid (entry/attr timeouts are 0,
+//            so every stat reaches getattr)
+//   /big     100000 bytes of numbered lines, st_size 0, served through JS read calls
+//   /native  the same content handed to the binding at open (read and release served natively)
+// Usage: node echo-fs.cjs MOUNTPOINT [--no-force]
+// Prints "ready libfuse=<path of the libfuse this process loaded>" once mounted. SIGTERM unmounts and then
+// lets the process end by itself (nothing may hold the event loop after unmount); "unmounted" is printed.
 'use strict'
+const fs = require('fs')
+const path = require('path')
 const Fuse = require('fuse-native')
 
 const mnt = process.argv[2]
+const force = !process.argv.includes('--no-force')
 const big = Buffer.from(Array.from({ length: 10000 }, (_, i) => `line ${String(i).padStart(4, '0')}\n`).join(''))
 const handles = new Map()
 let next = 1
 
+const FILES = new Set(['/whoami', '/statme', '/big', '/native'])
+
 const ops = {
-  getattr (path, cb) {
-    if (path === '/') return cb(0, { mode: 0o40555, size: 0, nlink: 2 })
-    if (path === '/whoami' || path === '/big' || path === '/native') return cb(0, { mode: 0o100444, size: 0, nlink: 1 })
+  getattr (p, cb, caller) {
+    if (p === '/') return cb(0, { mode: 0o40555, size: 0, nlink: 2 })
+    if (p === '/statme') return cb(0, { mode: 0o100444, size: caller.pid, uid: caller.uid, gid: caller.gid, nlink: 1 })
+    if (FILES.has(p)) return cb(0, { mode: 0o100444, size: 0, nlink: 1 })
     cb(Fuse.ENOENT)
   },
-  readdir (path, cb) {
-    if (path === '/') return cb(0, ['whoami', 'big', 'native'])
+  readdir (p, cb) {
+    if (p === '/') return cb(0, [...FILES].map((f) => f.slice(1)))
     cb(Fuse.ENOENT)
   },
-  open (path, flags, cb, caller) {
-    if (path === '/native') return cb(0, 0, big)
-    const content = path === '/big' ? big : Buffer.from(`${caller.pid} ${caller.uid} ${caller.gid}\n`)
+  open (p, flags, cb, caller) {
+    if (!FILES.has(p)) return cb(Fuse.ENOENT)
+    if (p === '/native') return cb(0, 0, big)
+    const content = p === '/big' ? big : Buffer.from(`${caller.pid} ${caller.uid} ${caller.gid}\n`)
     handles.set(next, content)
     cb(0, next++)
   },
-  read (path, fd, buf, len, pos, cb) {
+  read (p, fd, buf, len, pos, cb) {
     const content = handles.get(fd)
     if (!content) return cb(Fuse.EBADF)
     if (pos >= content.length) return cb(0)
     cb(content.copy(buf, 0, pos, Math.min(content.length, pos + len)))
   },
-  release (path, fd, cb) {
+  release (p, fd, cb) {
     handles.delete(fd)
     cb(0)
   }
 }
 
-const fuse = new Fuse(mnt, ops, { allowOther: true, directIo: true, force: true, mkdir: true })
-fuse.mount(err => {
+const fuse = new Fuse(mnt, ops, { allowOther: true, directIo: true, entryTimeout: 0, attrTimeout: 0, force, mkdir: true })
+fuse.mount((err) => {
   if (err) {
     console.error('mount failed:', err.message)
     process.exit(1)
   }
-  console.log('ready')
+  const libfuse = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).find((f) => f && /\/libfuse\.so/.test(f))
+  console.log(`ready libfuse=${libfuse ? path.resolve(libfuse) : 'none'}`)
 })
-process.on('SIGTERM', () => fuse.unmount(err => {
-  if (err) console.error('unmount failed:', err.message)
-  process.exit(err ? 1 : 0)
+process.on('SIGTERM', () => fuse.unmount((err) => {
+  if (err) {
+    console.error('unmount failed:', err.message)
+    process.exit(1)
+  }
+  console.log('unmounted')
 }))

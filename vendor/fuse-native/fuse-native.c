@@ -884,11 +884,24 @@ static void* start_fuse_thread (void *data) {
   fuse_thread_t *ft = (fuse_thread_t *) data;
   fuse_loop_mt(ft->fuse);
 
+  // lxcfs-ts: fuse_unmount() already removes the channel from the session and frees it; upstream's
+  // fuse_session_remove_chan(ft->ch) here read (and could write) freed memory.
   fuse_unmount(ft->mnt, ft->ch);
-  fuse_session_remove_chan(ft->ch);
   fuse_destroy(ft->fuse);
 
   return NULL;
+}
+
+// lxcfs-ts: a failed mount drops the references it took, so the Fuse object and its handlers can be collected.
+static void release_mount_refs (napi_env env, fuse_thread_t *ft) {
+  if (ft->ctx != NULL) napi_delete_reference(env, ft->ctx);
+  if (ft->malloc != NULL) napi_delete_reference(env, ft->malloc);
+  ft->ctx = NULL;
+  ft->malloc = NULL;
+  for (int i = 0; i < 35; i++) {
+    if (ft->handlers[i] != NULL) napi_delete_reference(env, ft->handlers[i]);
+    ft->handlers[i] = NULL;
+  }
 }
 
 NAPI_METHOD(fuse_native_mount) {
@@ -961,6 +974,7 @@ NAPI_METHOD(fuse_native_mount) {
     char msg[2400];
     snprintf(msg, sizeof(msg), "fuse_mount failed on %s: %s (options %s)", mnt, errno ? strerror(errno) : "see libfuse message on stderr", mntopts);
     fuse_opt_free_args(&args);
+    release_mount_refs(env, ft);
     napi_throw_error(env, "EFUSEMOUNT", msg);
     return NULL;
   }
@@ -973,6 +987,7 @@ NAPI_METHOD(fuse_native_mount) {
     fuse_unmount(mnt, ch);
     char msg[2400];
     snprintf(msg, sizeof(msg), "fuse_new failed on %s (bad options? %s)", mnt, mntopts);
+    release_mount_refs(env, ft);
     napi_throw_error(env, "EFUSENEW", msg);
     return NULL;
   }
@@ -993,6 +1008,7 @@ NAPI_METHOD(fuse_native_mount) {
   if (err < 0) {
     fuse_unmount(mnt, ch);
     fuse_destroy(fuse);
+    release_mount_refs(env, ft);
     napi_throw_error(env, "EFUSEASYNC", uv_strerror(err));
     return NULL;
   }

@@ -364,7 +364,7 @@ class Fuse extends Nanoresource {
             // TODO: asyncify
             binding.fuse_native_mount(self.mnt, opts, self._thread, self, self._malloc, self._handlers, implemented)
           } catch (err) {
-            return cb(err)
+            return cb(explainMountError(err, self.mnt, opts))
           }
         })
       }
@@ -804,6 +804,16 @@ Fuse.EREMOTEIO = -121
 Fuse.EDQUOT = -122
 Fuse.ENOMEDIUM = -123
 Fuse.EMEDIUMTYPE = -124
+
+// lxcfs-ts: libfuse 2 prints why fuse_mount failed on stderr and leaves errno unset for its own checks;
+// name the most common one (a non-empty mountpoint) in the error itself.
+function explainMountError (err, mnt, opts) {
+  if (err.code !== 'EFUSEMOUNT' || /(^-o|,)nonempty(,|$)/.test(opts)) return err
+  try {
+    if (fs.readdirSync(mnt).length > 0) err.message += '; the mountpoint is not empty (libfuse 2 refuses that without the nonempty option)'
+  } catch {}
+  return err
+}
 
 // lxcfs-ts: errno number -> name, for errors raised by Fuse.unmount
 // (first name wins: EAGAIN over its alias EWOULDBLOCK, EDEADLK over EDEADLOCK)
