@@ -1,0 +1,68 @@
+// The benchmark harness runs end to end in quick mode (tiny counts): exit 0, the table, a JSON with every
+// metric for lxcfs-ts and no failed read. Passes with or without Debian's lxcfs installed (its columns are
+// then empty). Nothing timed is asserted: the numbers of a quick run mean nothing.
+
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { cleanup, ROOT, scratchDir } from './helpers/daemon.js';
+
+interface Row {
+  metric: string;
+  file: string;
+  unit: string;
+  'lxcfs-ts'?: number;
+  LXCFS?: number;
+  host?: number;
+}
+
+const FILES = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'loadavg'];
+
+t.test('npm run bench, quick mode', async (t) => {
+  const dir = scratchDir('lxcfs-ts-bench-test-');
+  t.teardown(() => cleanup(dir));
+  const out = join(dir, 'results.json');
+  const r = spawnSync(process.execPath, ['--expose-gc', join(ROOT, 'bench/run.mjs')], {
+    env: { ...process.env, BENCH_QUICK: '1', BENCH_RESULTS: out },
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+  t.equal(r.status, 0, `exit 0\n${r.stderr}`);
+  t.match(r.stdout, /^metric\s+file\s+unit\s+lxcfs-ts\s+LXCFS\s+host\s+lxcfs-ts\/LXCFS\s+lxcfs-ts\/host$/m, 'the table header');
+  t.match(r.stdout, /^read failures: lxcfs-ts 0\b/m, 'failures line');
+
+  const results = JSON.parse(readFileSync(out, 'utf8')) as { quick: boolean; lxcfs: { measured: boolean } | null; readFailures: Record<string, number>; rows: Row[] };
+  t.equal(results.quick, true);
+  t.same(Object.values(results.readFailures).filter((n) => n !== 0), [], 'no failed read for any target');
+
+  const find = (prefix: string, file: string) => results.rows.filter((row) => row.metric.startsWith(prefix) && row.file === file);
+  const expectOne = (prefix: string, file: string, positive: boolean) => {
+    const rows = find(prefix, file);
+    t.equal(rows.length, 1, `one row: ${prefix} ${file}`);
+    const v = rows[0]?.['lxcfs-ts'];
+    t.equal(typeof v, 'number', `${prefix} ${file}: lxcfs-ts measured`);
+    // CPU time is sampled in 10 ms clock ticks: a quick run may honestly measure 0 of it.
+    if (positive) t.ok((v as number) > 0, `${prefix} ${file}: lxcfs-ts ${v} > 0`);
+    else t.ok((v as number) >= 0, `${prefix} ${file}: lxcfs-ts ${v} >= 0`);
+    return rows[0]!;
+  };
+  for (const file of FILES) {
+    for (const p of ['median', 'p90', 'p99']) {
+      const row = expectOne(`latency ${p}`, file, true);
+      t.ok((row.host as number) > 0, `latency ${p} ${file}: host measured`);
+    }
+    expectOne('daemon CPU per read', file, false);
+    expectOne('throughput, 2 readers', file, true);
+    expectOne('throughput, 8 readers', file, true);
+  }
+  expectOne('first read in a fresh pid ns', 'meminfo', true);
+  expectOne('daemon RSS before', 'meminfo', true);
+  expectOne('daemon RSS after', 'meminfo', true);
+  expectOne('daemon CPU over 2 s idle, before any loadavg read', '-', false);
+  expectOne('daemon CPU over 2 s idle, container tracked for loadavg', '-', false);
+
+  const lxcfsColumn = results.rows.filter((row) => row.LXCFS !== undefined);
+  if (results.lxcfs?.measured) t.ok(lxcfsColumn.length > 0, 'LXCFS installed: its column is filled');
+  else t.equal(lxcfsColumn.length, 0, 'LXCFS absent: its column is empty');
+});
