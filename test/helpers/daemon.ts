@@ -85,6 +85,7 @@ export function cleanup(dir: string, mountpoint?: string): void {
 
 /** Run a command to completion and capture its output (never through a shell string the test built). */
 export function run(cmd: string, args: string[], opts: { input?: string } = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: 60_000 });
+  // SIGKILL on timeout: a daemon stuck in a synchronous loop never runs a SIGTERM handler.
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: 60_000, killSignal: 'SIGKILL' });
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
