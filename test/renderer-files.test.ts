@@ -5,72 +5,20 @@
 // 2402); the daemon is pid 100. Host /proc/uptime "5000.50 19000.25". Arithmetic in the comments.
 
 import t, { type Test } from 'tap';
-import { cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
-import { ContainerResolver } from '../src/context/containers.js';
 import { calcLoad, EXP, FIXED_1, LoadavgSampler } from '../src/context/loadavg-sampler.js';
-import { sourcesFor } from '../src/context/sources.js';
 import { diskstats } from '../src/renderers/diskstats.js';
 import { loadavg, renderLoadavg } from '../src/renderers/loadavg.js';
 import { meminfo } from '../src/renderers/meminfo.js';
 import { pressureCpu, pressureIo, pressureMemory } from '../src/renderers/pressure.js';
 import { slabinfo } from '../src/renderers/slabinfo.js';
 import { SWAPS_HEADER, swaps } from '../src/renderers/swaps.js';
-import type { RenderOptions, VirtualFile } from '../src/renderers/types.js';
+import { CFS, FIXTURES, fx, OPTS, render, TREES, variant, type Tree } from './helpers/fixture-trees.js';
 import { uptime } from '../src/renderers/uptime.js';
 
-const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
-const OPTS: RenderOptions = { swap: true, cfs: false };
-const CFS: RenderOptions = { swap: true, cfs: true };
-const TREES = ['v1', 'hybrid', 'v2'] as const;
-type Tree = (typeof TREES)[number];
-
-const fx = (tree: Tree) => join(FIXTURES, tree);
-
-/** Render `file` for `caller` on the tree at `root`, exactly as the daemon does. */
-function render(root: string, caller: number, file: VirtualFile<any>, options = OPTS, sampler?: LoadavgSampler): string {
-  const reader = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root });
-  const resolved = new ContainerResolver(reader, 100).resolve(caller);
-  if (!resolved.ok) throw new Error(resolved.reason);
-  return file.render(file.collect(sourcesFor(reader, resolved.container, sampler)), options);
-}
-
-/**
- * A private version of a fixture tree with files replaced (text) or removed (null), deleted after the test.
- * Copying a whole tree (700 files) costs seconds on a slow disk, so only the directory holding each edited
- * file is copied (with everything under it, so task walks still see real subdirectories); every directory
- * above it is a real directory of symlinks to the fixture's entries, and the rest is not touched.
- */
-function variant(t: Test, tree: Tree, edits: Record<string, string | null>): string {
-  const src = fx(tree);
-  const dir = mkdtempSync(join(tmpdir(), `lxcfs-ts-${tree}-`));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const linkEntries = (rel: string) => {
-    for (const name of readdirSync(join(src, rel))) symlinkSync(join(src, rel, name), join(dir, rel, name));
-  };
-  linkEntries('');
-  // Shallow edits first: a directory copied whole is never turned into symlinks by a deeper edit.
-  const paths = Object.keys(edits).sort((a, b) => a.split('/').length - b.split('/').length);
-  for (const path of paths) {
-    const parts = dirname(path).split('/');
-    for (let i = 1; i <= parts.length; i++) {
-      const rel = parts.slice(0, i).join('/');
-      if (!lstatSync(join(dir, rel)).isSymbolicLink()) continue; // already real
-      rmSync(join(dir, rel));
-      if (i < parts.length) {
-        mkdirSync(join(dir, rel));
-        linkEntries(rel);
-      } else cpSync(join(src, rel), join(dir, rel), { recursive: true, verbatimSymlinks: true });
-    }
-    // Never write through a symlink into the fixture itself.
-    rmSync(join(dir, path), { force: true });
-    const text = edits[path];
-    if (text !== null && text !== undefined) writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
 
 const read = (root: string, path: string) => readFileSync(join(root, path), 'utf8');
 const HOST_UPTIME = '5000.50 19000.25\n';
