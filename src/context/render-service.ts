@@ -5,7 +5,7 @@ import type { CgroupReader } from 'node-cgroups-parser';
 import type { RenderOptions, VirtualFile } from '../renderers/types.js';
 import type { ContainerResolver } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
-import { sourcesFor } from './sources.js';
+import { hostPath, sourcesFor } from './sources.js';
 
 export interface Caller {
   /** thread id of the caller, as the kernel reports it to FUSE */
@@ -90,7 +90,7 @@ export class RenderService {
     const file = this.byPath.get(path);
     if (!file) return { ok: false, errno: 'ENOENT', reason: `no virtual file ${path}` };
     if (this.passthrough) {
-      const text = this.reader.readFile(file.hostPath.startsWith('/proc/') ? this.reader.procRoot + file.hostPath.slice(5) : file.hostPath);
+      const text = this.reader.readFile(hostPath(this.reader, file.hostPath));
       return text === undefined ? { ok: false, errno: 'EIO', reason: `host file ${file.hostPath} unreadable` } : { ok: true, content: Buffer.from(text) };
     }
     const resolved = this.resolver.resolve(caller.pid);

@@ -52,7 +52,7 @@ export function sourcesFor(reader: CgroupReader, container: Container, sampler?:
 
 /** Host paths follow the reader's roots (/proc/... the proc root, the rest the fs root), so fixture trees
  * stand in for the host in tests. */
-function hostPath(reader: CgroupReader, path: string): string {
+export function hostPath(reader: CgroupReader, path: string): string {
   return path.startsWith('/proc/') ? reader.procRoot + path.slice('/proc'.length) : reader.fsRoot + path;
 }
 
