@@ -236,3 +236,13 @@ t.test('garbage numbers still give well-formed lines', async (t) => {
   for (const line of out.values()) t.match(line, /^[A-Za-z0-9_()]+:\s+\d+( kB)?$/);
   for (const key of out.keys()) if (/ kB$/.test(out.get(key)!)) t.ok(BigInt(kbOf(out, key)) < 2n ** 64n, `${key} fits u64`);
 });
+
+t.test('host keys named like Object.prototype members pass through', async (t) => {
+  // Found by fuzzing: a line "constructor: 5 kB" used to look up Object.prototype.constructor as a formula.
+  const host = HOST + 'constructor:           5 kB\n__proto__:             7 kB\ntoString: x\n';
+  const out = render(host, V1);
+  t.equal(out.get('constructor'), 'constructor:           5 kB');
+  t.equal(out.get('__proto__'), '__proto__:             7 kB');
+  t.equal(out.get('toString'), 'toString: x');
+  t.equal(kbOf(out, 'MemTotal'), 256 * 1024);
+});

@@ -68,7 +68,7 @@ function parseHost(text: string): HostLine[] {
     const m = /^([^:]+):\s+(\d+) kB$/.exec(line);
     if (m) lines.push({ key: m[1]!, kb: Number(m[2]), text: line });
     // A malformed line of a key we recompute is recomputed all the same (its host value counts as 0).
-    else if (line.split(':')[0]! in LINES) lines.push({ key: line.split(':')[0]!, kb: Number.NaN, text: line });
+    else if (Object.hasOwn(LINES, line.split(':')[0]!)) lines.push({ key: line.split(':')[0]!, kb: Number.NaN, text: line });
     else lines.push({ key: line.split(':')[0]!, text: line });
   }
   return lines;
@@ -225,7 +225,8 @@ export function renderMeminfo(snapshot: MeminfoSnapshot, options: RenderOptions)
 
   let out = '';
   for (const line of lines) {
-    const formula = LINES[line.key];
+    // hasOwn: a host line named "constructor:" or "__proto__:" must not reach Object.prototype (found by fuzzing).
+    const formula = Object.hasOwn(LINES, line.key) ? LINES[line.key] : undefined;
     if (line.kb === undefined || formula === undefined) {
       out += line.text + '\n';
       continue;
