@@ -7,7 +7,9 @@
 //   - files the daemon opens per render: `strace -f -e trace=openat` over the reads / number of reads;
 //   - the hand-off floor: open/read/close of bench/empty-fs.cjs's /empty (open answered from JS with an
 //     empty buffer, as lxcfs-ts hands over content) against the host's /proc/uptime and lxcfs-ts's files
-//     (served by a second lxcfs-ts without -d).
+//     (served by a second lxcfs-ts without -d);
+//   - the single-thread ceiling: 8 concurrent readers of /empty, with lxcfs-ts and LXCFS meminfo and stat
+//     in the same run, and each daemon's CPU time per read.
 // LXCFS gets the FUSE-request and openat counts too when `lxcfs` is on PATH.
 // Needs strace (apt-get install strace). BENCH_QUICK=1: small counts. Writes BENCH_PROFILE_RESULTS
 // (default bench/results/profile.json).
@@ -15,7 +17,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildReader, containerCgroups, ownCgroup, inContainer, lxcfsTsArgv, percentile, ROOT, sleep, startDaemon, workspace } from './lib.mjs';
+import { buildReader, containerCgroups, cpuTicks, HZ, ownCgroup, inContainer, lxcfsTsArgv, percentile, ROOT, sleep, startDaemon, workspace } from './lib.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const N = QUICK ? 50 : 1000; // reads per traced run
@@ -152,6 +154,26 @@ results.latencyMedianUs['host /proc/uptime'] = await median('/proc/uptime');
 results.latencyMedianUs['host /proc/meminfo'] = await median('/proc/meminfo');
 for (const file of FILES) results.latencyMedianUs[`lxcfs-ts ${file}`] = await median(join(mntPlain, 'proc', file));
 
+// The single-thread ceiling: 8 readers on /empty (one JS hand-off per read, nothing rendered) bound the
+// reads/s of any lxcfs-ts whose opens all cross to Node's main thread; the daemon's CPU per read over the
+// same run shows what the FUSE round trips and the hand-off cost it. LXCFS and lxcfs-ts alongside, same run.
+const throughput8 = async (target, path, env = {}) => {
+  const per = QUICK ? 50 : 1000;
+  const before = cpuTicks(target.pid);
+  const outs = await Promise.all(Array.from({ length: 8 }, () => inContainer(cgroups, [READER, 'throughput', path, String(per)], env)));
+  const stamps = outs.map((o) => /start_ns (\d+) end_ns (\d+)/.exec(o.out)).filter(Boolean);
+  if (stamps.length !== 8) throw new Error(`throughput ${path}: ${outs.map((o) => o.err).join(' ')}`);
+  const span = (Math.max(...stamps.map((m) => Number(m[2]))) - Math.min(...stamps.map((m) => Number(m[1])))) / 1e9;
+  return { readsPerSecond: Math.round((8 * per) / span), daemonCpuUsPerRead: Math.round(((cpuTicks(target.pid) - before) * 1e6) / HZ / (8 * per)) };
+};
+log('throughput ceiling');
+results.throughput8 = { 'empty-fs /empty': await throughput8(empty, join(mntEmpty, 'empty'), { BENCH_ALLOW_EMPTY: '1' }) };
+for (const file of ['meminfo', 'stat']) {
+  results.throughput8[`lxcfs-ts ${file}`] = await throughput8(plain, join(mntPlain, 'proc', file));
+  const lxcfs = daemons.find((d) => d.name === 'LXCFS');
+  if (lxcfs) results.throughput8[`LXCFS ${file}`] = await throughput8(lxcfs, join(lxcfs.mountpoint, 'proc', file));
+}
+
 for (const d of [...daemons, plain, empty]) await d.stop();
 ws.cleanup();
 
@@ -161,6 +183,7 @@ console.log(`opens handed to JS per read (lxcfs-ts -d log): ${JSON.stringify(res
 console.log(`files opened by the daemon per read (strace openat, ${N} reads): ${JSON.stringify(results.openatPerRead)}`);
 for (const [k, v] of Object.entries(results.openatPaths)) console.log(`  ${k}: ${JSON.stringify(v)}`);
 console.log(`median open/read/close latency, µs (${LAT} cycles, in the container): ${JSON.stringify(results.latencyMedianUs)}`);
+console.log(`8 readers at once: ${JSON.stringify(results.throughput8)}`);
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
 console.log(`results: ${OUT}`);

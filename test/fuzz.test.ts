@@ -168,7 +168,7 @@ t.test('renderers never throw and keep their file\'s shape', async (t) => {
   for (const file of files) {
     const result = fc.check(
       fc.property(world, fc.boolean(), fc.boolean(), (w, swap, cfs) => {
-        const text = file.render(file.collect(sourcesOf(w)), { swap, cfs });
+        const text = file.render(file.collect(sourcesOf(w), { swap, cfs }), { swap, cfs });
         if (typeof text !== 'string') throw new Error(`${file.path} rendered ${typeof text}`);
         const bad = checkShape(file.path, text, w);
         if (bad) throw new Error(bad);
@@ -186,7 +186,7 @@ t.test('a 1 MiB host line and an empty world', async (t) => {
   const empty: World = { host: {}, cgroups: {}, hostCaller: false };
   const huge: World = { host: Object.fromEntries(['/proc/meminfo', '/proc/cpuinfo', '/proc/stat', '/proc/uptime', '/proc/diskstats'].map((p) => [p, long])), cgroups: { memory: { version: 1, files: { 'memory.kmem.slabinfo': long } } }, hostCaller: false };
   for (const file of files) {
-    t.doesNotThrow(() => file.render(file.collect(sourcesOf(empty)), { swap: true, cfs: false }), `${file.path}: nothing readable`);
-    t.doesNotThrow(() => file.render(file.collect(sourcesOf(huge)), { swap: true, cfs: true }), `${file.path}: 1 MiB lines`);
+    t.doesNotThrow(() => file.render(file.collect(sourcesOf(empty), { swap: true, cfs: false }), { swap: true, cfs: false }), `${file.path}: nothing readable`);
+    t.doesNotThrow(() => file.render(file.collect(sourcesOf(huge), { swap: true, cfs: true }), { swap: true, cfs: true }), `${file.path}: 1 MiB lines`);
   }
 });

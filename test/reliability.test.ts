@@ -50,7 +50,7 @@ t.test('a throwing or garbage renderer costs its own file only, and is logged on
 ;(() => {
   const cpuinfo = module.exports.files.find((f) => f.path === 'proc/cpuinfo');
   const collect = cpuinfo.collect;
-  cpuinfo.collect = (sources) => { if (!sources.container.host) throw new Error('cpuinfo exploded'); return collect(sources); };
+  cpuinfo.collect = (sources, options) => { if (!sources.container.host) throw new Error('cpuinfo exploded'); return collect(sources, options); };
   const stat = module.exports.files.find((f) => f.path === 'proc/stat');
   const render = stat.render;
   stat.render = (snapshot, options) => (snapshot.usage || snapshot.spread ? { not: 'text' } : render(snapshot, options));
@@ -167,7 +167,8 @@ os._exit(0)'; sleep 1`,
   rmSync(join(tree, 'sys/fs/cgroup'), { recursive: true, force: true });
   for (const file of files) {
     t.doesNotThrow(() => {
-      const text = file.render(file.collect(sourcesFor(reader, resolved.container)), { swap: true, cfs: true });
+      const options = { swap: true, cfs: true };
+      const text = file.render(file.collect(sourcesFor(reader, resolved.container), options), options);
       if (typeof text !== 'string') throw new Error('not text');
     }, `${file.path} with its cgroups gone`);
   }

@@ -279,3 +279,25 @@ t.test('online, present, possible agree with cpuinfo and stat', async (t) => {
     agree(t, half, 202, OPTS, '0-3', 4, `${tree} quota 0.5 without --enable-cfs`);
   }
 });
+
+t.test('quota files are read only with --enable-cfs', async (t) => {
+  const { collectCpuView } = await import('../src/renderers/cpu-view.js');
+  const asked: string[] = [];
+  const sources = {
+    container: { initPid: 1, host: false },
+    hostFile: (path: string) => (path === '/sys/devices/system/cpu/online' ? '0-3\n' : undefined),
+    memory: () => undefined,
+    cgroupFile: (controller: string, name: string) => {
+      asked.push(`${controller}/${name}`);
+      return name === 'cpu.cfs_quota_us' ? '50000\n' : name === 'cpu.cfs_period_us' ? '100000\n' : name === 'cpuset.cpus' ? '0-3\n' : undefined;
+    },
+    cgroupVersion: () => 1 as const,
+    cgroupDepth: () => 0,
+    loadavg: () => undefined,
+    tasks: () => undefined,
+  };
+  const off = collectCpuView(sources, { swap: true, cfs: false });
+  t.same(off, { cpus: [0, 1, 2, 3], quota: Infinity });
+  t.notOk(asked.some((f) => f.startsWith('cpu/cpu.cfs')), `no quota file read without --enable-cfs (${asked.join(', ')})`);
+  t.equal(collectCpuView(sources, { swap: true, cfs: true }).quota, 0.5, 'with it: 50000/100000');
+});

@@ -100,7 +100,12 @@ t.test('swaps: one virtual entry equal to meminfo\'s swap', async (t) => {
   check(t, withSwap('v2'), 202, header, { swap: false, cfs: false });
   // A limit that leaves no swap: v2 swap.max 0; v1 memsw limit = memory limit (256 MiB).
   check(t, withSwap('v2', { 'sys/fs/cgroup/lxc/c1/memory.swap.max': '0\n' }), 202, header);
-  check(t, withSwap('hybrid', { 'sys/fs/cgroup/memory/lxc/c1/memory.memsw.limit_in_bytes': '268435456\n' }), 202, header);
+  // (the kernel reflects a limit write in memory.stat's hierarchical_* lines too, which the daemon reads)
+  const c1Stat = readFileSync(join(fx('hybrid'), 'sys/fs/cgroup/memory/lxc/c1/memory.stat'), 'utf8');
+  check(t, withSwap('hybrid', {
+    'sys/fs/cgroup/memory/lxc/c1/memory.memsw.limit_in_bytes': '268435456\n',
+    'sys/fs/cgroup/memory/lxc/c1/memory.stat': c1Stat.replace(/^hierarchical_memsw_limit \d+$/m, 'hierarchical_memsw_limit 268435456'),
+  }), 202, header);
   // hybrid c2: swappiness 0 and no swap in use (memsw usage = usage): total = min(total, used 0) = 0.
   check(t, withSwap('hybrid'), 300, header);
   // swappiness 0 with 4 MiB in use: total = used = 4096 kB.

@@ -24,7 +24,7 @@ function render(tree: string, caller: number, path: string, options = OPTS): str
   const resolved = new ContainerResolver(reader, 100).resolve(caller);
   if (!resolved.ok) throw new Error(resolved.reason);
   const file = files.find((f) => f.path === path)!;
-  return file.render(file.collect(sourcesFor(reader, resolved.container)), options);
+  return file.render(file.collect(sourcesFor(reader, resolved.container), options), options);
 }
 
 const hostCpuBlocks = (tree: string) => fixture(tree, 'proc/cpuinfo').split('\n\n').filter(Boolean);

@@ -8,7 +8,7 @@
 // namespace (init is usually an ancestor), else scan /proc for the process of that namespace whose NSpid
 // ends in 1 (processes that setns() in from outside have no ancestor there).
 
-import type { CgroupReader, PidCgroups } from 'node-cgroups-parser';
+import { parseProcStat, type CgroupReader, type PidCgroups } from 'node-cgroups-parser';
 
 export interface Container {
   /** host pid whose cgroups define the container: the init of the caller's pid namespace, or the caller */
@@ -17,6 +17,9 @@ export interface Container {
   /** true when the caller shares the daemon's pid namespace (a host process) */
   host: boolean;
   cgroups: PidCgroups;
+  /** text of /proc/<initPid>/stat when resolving read it (a cache hit revalidates with it): renderers that
+   * need the init's start time reuse it instead of reading the file again */
+  initStat?: string;
 }
 
 export type Resolution = { ok: true; container: Container } | { ok: false; reason: string };
@@ -47,21 +50,26 @@ export class ContainerResolver {
     const ns = this.reader.pidNamespaceOf(callerTid);
     if (ns === undefined) return { ok: false, reason: `caller ${callerTid} has exited` };
 
-    let initPid = callerTid;
     const host = ns === this.ownNamespace;
+    let init: { pid: number; stat?: string } = { pid: callerTid };
     if (!host) {
-      const init = this.initOf(ns, callerTid);
-      if (init === undefined) return { ok: false, reason: `no init found for pid namespace ${ns} of caller ${callerTid}` };
-      initPid = init;
+      const found = this.initOf(ns, callerTid);
+      if (found === undefined) return { ok: false, reason: `no init found for pid namespace ${ns} of caller ${callerTid}` };
+      init = found;
     }
-    const cgroups = this.reader.cgroupsOf(initPid);
-    if (!cgroups) return { ok: false, reason: `cgroups of pid ${initPid} are unreadable (exited)` };
-    return { ok: true, container: { initPid, pidNamespace: ns, host, cgroups: pruneInitScope(cgroups) } };
+    const cgroups = this.reader.cgroupsOf(init.pid);
+    if (!cgroups) return { ok: false, reason: `cgroups of pid ${init.pid} are unreadable (exited)` };
+    const container: Container = { initPid: init.pid, pidNamespace: ns, host, cgroups: pruneInitScope(cgroups) };
+    if (init.stat !== undefined) container.initStat = init.stat;
+    return { ok: true, container };
   }
 
-  private initOf(ns: number, callerTid: number): number | undefined {
+  private initOf(ns: number, callerTid: number): { pid: number; stat: string | undefined } | undefined {
     const known = this.inits.get(ns);
-    if (known && this.isStill(known, ns)) return known.pid;
+    if (known) {
+      const stat = this.statIfStill(known);
+      if (stat !== undefined) return { pid: known.pid, stat };
+    }
     this.inits.delete(ns);
     // A miss means a namespace appeared (or its init was replaced): the moment to forget dead ones, so the
     // cache follows the set of live containers without a timer.
@@ -69,13 +77,20 @@ export class ContainerResolver {
 
     const pid = this.initByAncestry(ns, callerTid) ?? this.initByScan(ns);
     if (pid === undefined) return undefined;
-    const startTime = this.reader.readProcStat(pid)?.startTime;
+    const stat = this.reader.readFile(`${this.reader.procRoot}/${pid}/stat`);
+    const startTime = stat === undefined ? undefined : parseProcStat(stat)?.startTime;
     if (startTime !== undefined) this.inits.set(ns, { pid, startTime });
-    return pid;
+    return { pid, stat };
   }
 
-  private isStill(known: KnownInit, ns: number): boolean {
-    return this.reader.readProcStat(known.pid)?.startTime === known.startTime && this.reader.pidNamespaceOf(known.pid) === ns;
+  /**
+   * The init's /proc/<pid>/stat when it is still the process that was cached, else undefined. The start
+   * time alone proves it: a pid is reused only by a process started later, and a process never changes
+   * its own pid namespace (setns affects only its children), so the namespace needs no second look.
+   */
+  private statIfStill(known: KnownInit): string | undefined {
+    const stat = this.reader.readFile(`${this.reader.procRoot}/${known.pid}/stat`);
+    return stat !== undefined && parseProcStat(stat)?.startTime === known.startTime ? stat : undefined;
   }
 
   /** Forget namespaces whose init is gone (also done on every cache miss). */
@@ -84,7 +99,7 @@ export class ContainerResolver {
   }
 
   private forgetDead(): void {
-    for (const [ns, known] of this.inits) if (!this.isStill(known, ns)) this.inits.delete(ns);
+    for (const [ns, known] of this.inits) if (this.statIfStill(known) === undefined) this.inits.delete(ns);
   }
 
   private isInitOf(pid: number, ns: number): boolean {
@@ -93,10 +108,13 @@ export class ContainerResolver {
   }
 
   private initByAncestry(ns: number, callerTid: number): number | undefined {
-    // The kernel reports the calling thread; its process (Tgid) is what has a parent.
-    let pid = this.reader.readProcStatus(callerTid)?.tgid ?? callerTid;
+    // The kernel reports the calling thread; its process (Tgid) is what has a parent. Each file read of a
+    // process new to the kernel's /proc cache costs 50-100 µs here, so the caller's status is read once
+    // when it is its own process (the usual single-threaded reader).
+    const callerStatus = this.reader.readProcStatus(callerTid);
+    let pid = callerStatus?.tgid ?? callerTid;
     for (let hops = 0; hops < MAX_ANCESTRY; hops++) {
-      const status = this.reader.readProcStatus(pid);
+      const status = hops === 0 && pid === callerTid ? callerStatus : this.reader.readProcStatus(pid);
       if (!status) return undefined;
       const nspid = status.nspid;
       if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === 1) return this.reader.pidNamespaceOf(pid) === ns ? pid : undefined;

@@ -77,7 +77,7 @@ export class RenderService {
     if (!resolved.ok) return `cannot resolve pid ${pid} for the smoke render: ${resolved.reason}`;
     for (const file of module.files) {
       try {
-        const text = file.render(file.collect(sourcesFor(this.reader, resolved.container)), this.options);
+        const text = file.render(file.collect(sourcesFor(this.reader, resolved.container), this.options), this.options);
         if (typeof text !== 'string') return `${file.path}: render returned ${typeof text}, not text`;
       } catch (err) {
         return `${file.path}: ${(err as Error)?.stack ?? String(err)}`;
@@ -96,7 +96,7 @@ export class RenderService {
     const resolved = this.resolver.resolve(caller.pid);
     if (!resolved.ok) return { ok: false, errno: 'ESRCH', reason: resolved.reason };
     try {
-      const snapshot = file.collect(sourcesFor(this.reader, resolved.container, this.sampler));
+      const snapshot = file.collect(sourcesFor(this.reader, resolved.container, this.sampler), this.options);
       const text = file.render(snapshot, this.options);
       if (typeof text !== 'string') return { ok: false, errno: 'EIO', reason: `renderer for ${path} returned ${typeof text}, not text` };
       return { ok: true, content: Buffer.from(text), initPid: resolved.container.initPid };

@@ -9,6 +9,8 @@ import { tasksUnder } from './tasks.js';
 
 export function sourcesFor(reader: CgroupReader, container: Container, sampler?: LoadavgSampler): Sources {
   const files = new Map<string, string | undefined>();
+  // Resolving the container may have read the init's stat already (uptime needs its start time).
+  if (container.initStat !== undefined) files.set(hostPath(reader, `/proc/${container.initPid}/stat`), container.initStat);
   const readOnce = (path: string): string | undefined => {
     if (!files.has(path)) files.set(path, reader.readFile(path));
     return files.get(path);
@@ -59,22 +61,15 @@ export function hostPath(reader: CgroupReader, path: string): string {
 function memoryView(reader: CgroupReader, container: Container): MemoryView | undefined {
   const dir = reader.dirOf(container.cgroups, 'memory');
   if (!dir) return undefined;
-  const own = reader.readMemory(dir);
-  const chain: MemoryLimits[] = [{ limit: own.limit, swapLimit: own.swapLimit }];
   // cgroup v1 already folds the ancestors' limits into memory.stat (hierarchical_memory_limit and
-  // hierarchical_memsw_limit, with use_hierarchy, which current kernels force on): no walk needed.
-  const hierarchical = own.version === 1 ? own.stat?.get('hierarchical_memory_limit') : undefined;
-  if (hierarchical !== undefined) {
-    const swap = own.stat?.get('hierarchical_memsw_limit');
-    chain.push({ limit: unlimitedAbove(hierarchical), swapLimit: swap === undefined ? undefined : unlimitedAbove(swap) });
-    return { own, chain };
-  }
+  // hierarchical_memsw_limit, with use_hierarchy, which current kernels force on): no walk, and the two
+  // limit files of the cgroup itself are not read either.
+  const own = reader.readMemory(dir, { effectiveLimits: true });
+  const chain: MemoryLimits[] = [{ limit: own.limit, swapLimit: own.swapLimit }];
+  if (own.effectiveLimits) return { own, chain };
   for (const ancestor of reader.ancestorsOf(dir).slice(1)) chain.push(memoryLimits(reader, ancestor));
   return { own, chain };
 }
-
-/** memory.stat reports "no limit" as the kernel's huge page-counter maximum. */
-const unlimitedAbove = (bytes: number): number => (bytes >= 2 ** 62 ? Infinity : bytes);
 
 /** Ancestors only matter for their limits: two small reads instead of a full memory reading. */
 function memoryLimits(reader: CgroupReader, dir: CgroupDir): MemoryLimits {

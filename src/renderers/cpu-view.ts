@@ -8,7 +8,8 @@ import type { RenderOptions, Sources } from './types.js';
 export interface CpuView {
   /** host CPU ids the container may run on, ascending */
   cpus: number[];
-  /** min over the cgroup and its ancestors of quota/period, in CPUs; Infinity without a quota */
+  /** min over the cgroup and its ancestors of quota/period, in CPUs; Infinity without a quota, or when
+   * --enable-cfs is off (the quota files are then not read at all) */
   quota: number;
 }
 
@@ -46,7 +47,7 @@ function quotaOf(sources: Sources): number {
   return quota;
 }
 
-export function collectCpuView(sources: Sources): CpuView {
+export function collectCpuView(sources: Sources, options: RenderOptions): CpuView {
   const online = parseCpuList(sources.hostFile('/sys/devices/system/cpu/online') ?? '');
   const cpuset = cpusetOf(sources);
   // A cpuset can name CPUs that are offline now; only online ones are usable.
@@ -56,7 +57,7 @@ export function collectCpuView(sources: Sources): CpuView {
     const usable = cpuset.filter((c) => up.has(c));
     if (usable.length > 0) cpus = usable;
   }
-  return { cpus, quota: quotaOf(sources) };
+  return { cpus, quota: options.cfs ? quotaOf(sources) : Infinity };
 }
 
 /** The CPUs to show: the cpuset, cut to ceil(quota) of them with --enable-cfs (at least one). */

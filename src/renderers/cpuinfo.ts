@@ -13,8 +13,8 @@ export interface CpuinfoSnapshot {
   view: CpuView;
 }
 
-export function collectCpuinfo(sources: Sources): CpuinfoSnapshot {
-  return { host: sources.hostFile('/proc/cpuinfo') ?? '', view: collectCpuView(sources) };
+export function collectCpuinfo(sources: Sources, options: RenderOptions): CpuinfoSnapshot {
+  return { host: sources.hostFile('/proc/cpuinfo') ?? '', view: collectCpuView(sources, options) };
 }
 
 export function renderCpuinfo(snapshot: CpuinfoSnapshot, options: RenderOptions): string {

@@ -86,8 +86,8 @@ export function countStates(sources: Sources, controller: string): { running: nu
   return { running, blocked };
 }
 
-export function collectStat(sources: Sources): StatSnapshot {
-  const snapshot: StatSnapshot = { host: sources.hostFile('/proc/stat') ?? '', view: collectCpuView(sources) };
+export function collectStat(sources: Sources, options: RenderOptions): StatSnapshot {
+  const snapshot: StatSnapshot = { host: sources.hostFile('/proc/stat') ?? '', view: collectCpuView(sources, options) };
   const usage = perCpuUsage(sources);
   if (usage) snapshot.usage = usage;
   else {

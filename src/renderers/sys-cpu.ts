@@ -15,7 +15,7 @@ function cpuList(name: 'online' | 'present' | 'possible'): VirtualFile<CpuListSn
   return {
     path: `sys/devices/system/cpu/${name}`,
     hostPath,
-    collect: (sources: Sources) => ({ view: collectCpuView(sources), host: sources.hostFile(hostPath) ?? '' }),
+    collect: (sources: Sources, options: RenderOptions) => ({ view: collectCpuView(sources, options), host: sources.hostFile(hostPath) ?? '' }),
     render: (snapshot: CpuListSnapshot, options: RenderOptions) => {
       const count = visibleCpus(snapshot.view, options).length;
       return count === 0 ? snapshot.host : `${renumberedList(count)}\n`;

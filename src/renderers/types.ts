@@ -79,6 +79,7 @@ export interface VirtualFile<Snapshot = unknown> {
   hostPath: string;
   /** permission bits; default 0444. Files the kernel keeps root-only (slabinfo) stay root-only. */
   mode?: number;
-  collect(sources: Sources): Snapshot;
+  /** options are given so inputs only an option uses (the CFS quota) are not read without it */
+  collect(sources: Sources, options: RenderOptions): Snapshot;
   render(snapshot: Snapshot, options: RenderOptions): string;
 }

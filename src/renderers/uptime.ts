@@ -28,8 +28,8 @@ function busySeconds(sources: Sources): number | undefined {
   return usec === undefined ? undefined : usec / 1e6;
 }
 
-export function collectUptime(sources: Sources): UptimeSnapshot {
-  const snapshot: UptimeSnapshot = { host: sources.hostFile('/proc/uptime') ?? '', view: collectCpuView(sources) };
+export function collectUptime(sources: Sources, options: RenderOptions): UptimeSnapshot {
+  const snapshot: UptimeSnapshot = { host: sources.hostFile('/proc/uptime') ?? '', view: collectCpuView(sources, options) };
   if (sources.container.host) return snapshot;
   const start = parseProcStat(sources.hostFile(`/proc/${sources.container.initPid}/stat`) ?? '')?.startTime;
   if (start !== undefined) snapshot.initStart = start / USER_HZ;

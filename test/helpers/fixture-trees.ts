@@ -24,7 +24,7 @@ export function render(root: string, caller: number, file: VirtualFile<any>, opt
   const reader = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root });
   const resolved = new ContainerResolver(reader, 100).resolve(caller);
   if (!resolved.ok) throw new Error(resolved.reason);
-  return file.render(file.collect(sourcesFor(reader, resolved.container, sampler)), options);
+  return file.render(file.collect(sourcesFor(reader, resolved.container, sampler), options), options);
 }
 
 /**

@@ -57,6 +57,9 @@ export interface MemoryReading {
   /** v1 memory.swappiness (v2 has none) */
   swappiness?: number;
   stat?: Map<string, number>;
+  /** true when limit and swapLimit are already the tightest over the cgroup and its ancestors (v1 with
+   * `{ effectiveLimits: true }`: memory.stat's hierarchical_memory_limit / hierarchical_memsw_limit) */
+  effectiveLimits?: boolean;
 }
 
 function stripTrailingSlashes(path: string): string {
@@ -131,9 +134,16 @@ export class CgroupReader {
     return chain;
   }
 
-  readMemory(dir: CgroupDir): MemoryReading {
+  /**
+   * A memory cgroup's values. With `effectiveLimits` on v1, the limits come from memory.stat's
+   * hierarchical_* lines (the kernel's min over the cgroup and its ancestors) and the two limit files are
+   * not read at all: callers that want the effective limit need no ancestor walk.
+   */
+  readMemory(dir: CgroupDir, options: { effectiveLimits?: boolean } = {}): MemoryReading {
     const read = (name: string) => this.readFile(`${dir.dir}/${name}`);
     const reading: MemoryReading = { version: dir.version };
+    const statText = read('memory.stat');
+    if (statText !== undefined) reading.stat = parseFlatKeyed(statText);
     const assign = (key: 'limit' | 'usage' | 'swapLimit' | 'swapUsage' | 'swappiness', value: number | undefined) => {
       if (value !== undefined) reading[key] = value;
     };
@@ -146,10 +156,18 @@ export class CgroupReader {
       return text === undefined ? undefined : parseCount(text);
     };
     if (dir.version === 1) {
-      assign('limit', limitOf('memory.limit_in_bytes'));
+      // v1 prints "no limit" as PAGE_COUNTER_MAX pages in bytes, 2^63 rounded down to a page.
+      const fromStat = (key: string) => {
+        const v = options.effectiveLimits ? reading.stat?.get(key) : undefined;
+        return v === undefined || !Number.isFinite(v) || v < 0 ? undefined : v >= 2 ** 62 ? Infinity : v;
+      };
+      const effective = fromStat('hierarchical_memory_limit');
+      if (effective !== undefined) reading.effectiveLimits = true;
+      assign('limit', effective ?? limitOf('memory.limit_in_bytes'));
       assign('usage', countOf('memory.usage_in_bytes'));
-      // memsw files exist only with swap accounting on (CONFIG_MEMCG_SWAP and no swapaccount=0).
-      assign('swapLimit', limitOf('memory.memsw.limit_in_bytes'));
+      // memsw files exist only with swap accounting on (CONFIG_MEMCG_SWAP and no swapaccount=0); so does
+      // hierarchical_memsw_limit.
+      assign('swapLimit', effective === undefined ? limitOf('memory.memsw.limit_in_bytes') : fromStat('hierarchical_memsw_limit'));
       assign('swapUsage', countOf('memory.memsw.usage_in_bytes'));
       assign('swappiness', countOf('memory.swappiness'));
     } else {
@@ -159,8 +177,6 @@ export class CgroupReader {
       assign('swapLimit', limitOf('memory.swap.max'));
       assign('swapUsage', countOf('memory.swap.current'));
     }
-    const stat = read('memory.stat');
-    if (stat !== undefined) reading.stat = parseFlatKeyed(stat);
     return reading;
   }
 

@@ -298,3 +298,25 @@ t.test('live host', async (t) => {
   t.equal(must(reader.readProcStatus(process.pid)).tgid, process.pid);
   t.ok(reader.unifiedDirOf(cgroups), 'pressure files come from the unified mount');
 });
+
+t.test('readMemory v1 with effectiveLimits: the limits from memory.stat, limit files not read', async (t) => {
+  const reader = fixture('hybrid');
+  const asked: string[] = [];
+  const readFile = reader.readFile.bind(reader);
+  reader.readFile = (path: string) => (asked.push(path.slice(path.lastIndexOf('/') + 1)), readFile(path));
+  const dir = must(reader.dirOf({ v1: new Map([['memory', '/lxc/c1']]), unified: null }, 'memory'));
+  const c1 = reader.readMemory(dir, { effectiveLimits: true });
+  t.equal(c1.effectiveLimits, true);
+  t.equal(c1.limit, 256 * MiB, 'hierarchical_memory_limit');
+  t.equal(c1.swapLimit, 384 * MiB, 'hierarchical_memsw_limit');
+  t.equal(c1.usage, 150 * MiB);
+  t.equal(c1.swapUsage, 154 * MiB);
+  t.same(asked.sort(), ['memory.memsw.usage_in_bytes', 'memory.stat', 'memory.swappiness', 'memory.usage_in_bytes']);
+
+  const root = reader.readMemory(reader.ancestorsOf(dir).at(-1)!, { effectiveLimits: true });
+  t.equal(root.limit, Infinity, 'the page-counter maximum in memory.stat is unlimited too');
+
+  const v2 = fixture('v2');
+  const c1v2 = v2.readMemory(must(v2.dirOf(must(v2.cgroupsOf(201)), 'memory')), { effectiveLimits: true });
+  t.equal(c1v2.effectiveLimits, undefined, 'v2 has no hierarchical limits: its own files, and the caller walks up');
+});
