@@ -117,7 +117,10 @@ export class ContainerResolver {
       const status = hops === 0 && pid === callerTid ? callerStatus : this.reader.readProcStatus(pid);
       if (!status) return undefined;
       const nspid = status.nspid;
-      if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === 1) return this.reader.pidNamespaceOf(pid) === ns ? pid : undefined;
+      if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === 1) {
+        // The caller's own namespace was read a moment ago: an init caller needs no second look.
+        return pid === callerTid || this.reader.pidNamespaceOf(pid) === ns ? pid : undefined;
+      }
       const parent = status.ppid;
       if (!parent || this.reader.pidNamespaceOf(parent) !== ns) return undefined;
       pid = parent;

@@ -6,6 +6,7 @@ import type { RenderOptions, VirtualFile } from '../renderers/types.js';
 import type { ContainerResolver } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
 import { hostPath, sourcesFor } from './sources.js';
+import { ThreadCensus } from './thread-census.js';
 
 export interface Caller {
   /** thread id of the caller, as the kernel reports it to FUSE */
@@ -35,6 +36,8 @@ export class RenderService {
   private module!: RendererModule;
   /** SIGUSR2: serve every file from the host, as LXCFS's "non-virtualization mode" */
   passthrough = false;
+  /** thread-state counts for /proc/stat, kept across renders and reloads */
+  readonly census: ThreadCensus;
 
   constructor(
     private readonly reader: CgroupReader,
@@ -43,6 +46,7 @@ export class RenderService {
     module: RendererModule,
     private readonly sampler?: LoadavgSampler,
   ) {
+    this.census = new ThreadCensus(reader);
     this.use(module);
   }
 
@@ -96,7 +100,7 @@ export class RenderService {
     const resolved = this.resolver.resolve(caller.pid);
     if (!resolved.ok) return { ok: false, errno: 'ESRCH', reason: resolved.reason };
     try {
-      const snapshot = file.collect(sourcesFor(this.reader, resolved.container, this.sampler), this.options);
+      const snapshot = file.collect(sourcesFor(this.reader, resolved.container, this.sampler, this.census), this.options);
       const text = file.render(snapshot, this.options);
       if (typeof text !== 'string') return { ok: false, errno: 'EIO', reason: `renderer for ${path} returned ${typeof text}, not text` };
       return { ok: true, content: Buffer.from(text), initPid: resolved.container.initPid };

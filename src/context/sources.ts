@@ -6,8 +6,10 @@ import type { MemoryLimits, MemoryView, Sources } from '../renderers/types.js';
 import type { Container } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
 import { tasksUnder } from './tasks.js';
+import { ThreadCensus } from './thread-census.js';
 
-export function sourcesFor(reader: CgroupReader, container: Container, sampler?: LoadavgSampler): Sources {
+/** `census` keeps thread counts across renders (the daemon's); without one every render counts afresh. */
+export function sourcesFor(reader: CgroupReader, container: Container, sampler?: LoadavgSampler, census?: ThreadCensus): Sources {
   const files = new Map<string, string | undefined>();
   // Resolving the container may have read the init's stat already (uptime needs its start time).
   if (container.initStat !== undefined) files.set(hostPath(reader, `/proc/${container.initPid}/stat`), container.initStat);
@@ -43,6 +45,10 @@ export function sourcesFor(reader: CgroupReader, container: Container, sampler?:
     tasks(controller, limit) {
       const dir = chainOf(controller)[0];
       return dir ? tasksUnder(dir.dir, dir.version, limit) : undefined;
+    },
+    threadStates(controller) {
+      const dir = chainOf(controller)[0];
+      return dir ? (census ?? new ThreadCensus(reader, { minAgeMs: 0 })).statesOf(dir.dir, dir.version) : undefined;
     },
     loadavg() {
       if (!sampler) return undefined;

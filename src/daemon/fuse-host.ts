@@ -23,6 +23,8 @@ interface Tree {
   dirs: Map<string, string[]>; // "/proc" -> ["meminfo"]
   files: Map<string, number>; // "/proc/meminfo" -> mode
   mirrors: { root: string; hostPath: string }[];
+  /** attributes of virtual files and directories, made once per tree (every open checks them) */
+  stats: Map<string, Fuse.Stat>;
 }
 
 const errnoOf = (err: unknown): number => {
@@ -91,7 +93,7 @@ export class FuseHost {
       add(m.path, undefined);
       return { root: `/${m.path}`, hostPath: m.hostPath };
     });
-    this.tree = { source, dirs, files, mirrors };
+    this.tree = { source, dirs, files, mirrors, stats: new Map() };
     return this.tree;
   }
 
@@ -106,11 +108,17 @@ export class FuseHost {
 
   private stat(path: string): Fuse.Stat | number {
     const tree = this.currentTree();
+    const known = tree.stats.get(path);
+    if (known) return known;
     const times = { atime: this.mountedAt, mtime: this.mountedAt, ctime: this.mountedAt };
     // Size 0 like the kernel's own /proc files: the content is made at open, and direct_io makes the
     // kernel read until EOF whatever st_size says.
     const mode = tree.files.get(path);
-    if (mode !== undefined) return { ...times, mode: 0o100000 | mode, size: 0, nlink: 1, uid: 0, gid: 0 };
+    if (mode !== undefined) {
+      const st = { ...times, mode: 0o100000 | mode, size: 0, nlink: 1, uid: 0, gid: 0 };
+      tree.stats.set(path, st);
+      return st;
+    }
     const host = this.hostPathOf(path);
     if (host !== undefined) {
       try {
@@ -119,7 +127,11 @@ export class FuseHost {
         return errnoOf(err);
       }
     }
-    if (tree.dirs.has(path)) return { ...times, mode: 0o040555, size: 0, nlink: 2, uid: 0, gid: 0 };
+    if (tree.dirs.has(path)) {
+      const st = { ...times, mode: 0o040555, size: 0, nlink: 2, uid: 0, gid: 0 };
+      tree.stats.set(path, st);
+      return st;
+    }
     return Fuse.ENOENT;
   }
 

@@ -131,7 +131,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
 
   const reload = () => {
     resolver.prune();
-    status.caches = { pidNamespaces: resolver.cachedNamespaces, loadavgContainers: sampler?.size ?? 0 };
+    status.caches = { pidNamespaces: resolver.cachedNamespaces, loadavgContainers: sampler?.size ?? 0, threadCensus: service.census.size };
     const result = loader.load((candidate) => service.check(candidate, process.pid));
     if (!result.ok) {
       status.lastReloadError = { at: new Date().toISOString(), message: result.message };

@@ -12,7 +12,7 @@ export interface DaemonStatus {
   lastReloadError?: { at: string; message: string };
   passthrough: boolean;
   /** sizes of the daemon's per-container state, refreshed on SIGUSR1 (for leak checks) */
-  caches?: { pidNamespaces: number; loadavgContainers: number };
+  caches?: { pidNamespaces: number; loadavgContainers: number; threadCensus?: number };
 }
 
 export function statusPathFor(pidfile: string): string {
@@ -55,7 +55,7 @@ export function readStatus(pidfile: string): StatusReport {
     `reloads:      ${status.reloads}`,
     `passthrough:  ${status.passthrough ? 'on (host files served)' : 'off'}`,
     `last failure: ${status.lastReloadError ? `${status.lastReloadError.at}: ${status.lastReloadError.message.split('\n')[0]}` : 'none'}`,
-    `caches:       ${status.caches ? `${status.caches.pidNamespaces} pid namespaces, ${status.caches.loadavgContainers} loadavg containers (as of the last SIGUSR1)` : 'n/a'}`,
+    `caches:       ${status.caches ? `${status.caches.pidNamespaces} pid namespaces, ${status.caches.loadavgContainers} loadavg containers, ${status.caches.threadCensus ?? 0} thread censuses (as of the last SIGUSR1)` : 'n/a'}`,
   ];
   return { ok: true, text: lines.join('\n') + '\n' };
 }

@@ -16,7 +16,7 @@ import type { RenderOptions, Sources, VirtualFile } from './types.js';
 /** USER_HZ: /proc/stat's unit on every Linux architecture lxcfs-ts runs on. */
 export const USER_HZ = 100;
 /** Counting thread states costs one read per thread: bounded so a huge container cannot stall the daemon. */
-export const MAX_COUNTED_TASKS = 4096;
+export const MAX_COUNTED_TASKS = 4096; // the same bound as the daemon's census (src/context/thread-census.ts)
 
 export interface CpuUsage {
   /** ticks per host CPU id */
@@ -74,6 +74,8 @@ function wholeUsage(sources: Sources): CpuUsage | undefined {
 
 /** R (running) and D (uninterruptible, "blocked") threads, as the kernel counts them for /proc/stat. */
 export function countStates(sources: Sources, controller: string): { running: number; blocked: number } | undefined {
+  if (sources.threadStates) return sources.threadStates(controller);
+  // A daemon that predates threadStates: count here, one read per thread.
   const tids = sources.tasks(controller, MAX_COUNTED_TASKS);
   if (tids === undefined) return undefined;
   let running = 0;

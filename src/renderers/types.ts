@@ -70,6 +70,12 @@ export interface Sources {
    * `tasks`, v2 `cgroup.threads`), at most `limit` of them; undefined without that controller.
    */
   tasks(controller: string, limit: number): number[] | undefined;
+  /**
+   * How many of those threads are running (R) and blocked (D), from a census the daemon may reuse for a
+   * short while (src/context/thread-census.ts); undefined without that controller. Optional: a renderer
+   * bundle loaded by SIGUSR1 may run on a daemon older than itself, which lacks it (use `tasks` then).
+   */
+  threadStates?(controller: string): { running: number; blocked: number } | undefined;
 }
 
 export interface VirtualFile<Snapshot = unknown> {

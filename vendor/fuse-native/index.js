@@ -270,7 +270,10 @@ class Fuse extends Nanoresource {
           if (arr.length === 2) arr = arr.concat(defaults)
         }
 
-        return process.nextTick(nativeSignal, ...arr)
+        // lxcfs-ts (PATCHES.md 10): answer at once instead of on the next tick. The native signal only
+        // stores the result and posts the FUSE thread's semaphore, so the FUSE thread is released before
+        // the rest of this tick runs.
+        return nativeSignal(...arr)
       }
 
       function autoTimeout (cb, input) {

@@ -1,0 +1,82 @@
+// The thread census behind procs_running / procs_blocked: counts R and D threads of a cgroup subtree from
+// a scratch tree (cgroup `tasks` files and /proc/<tid>/stat), reuses a census for a while (longer when it
+// was expensive), and forgets cgroups nobody asks about.
+
+import t, { type Test } from 'tap';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CgroupReader } from 'node-cgroups-parser';
+import { MIN_AGE_MS, ThreadCensus } from '../src/context/thread-census.js';
+
+function scratch(t: Test): { root: string; cgroup: string; setState: (tid: number, state: string) => void; reader: CgroupReader } {
+  const root = mkdtempSync(join(tmpdir(), 'lxcfs-ts-census-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const cgroup = join(root, 'cg/c1');
+  mkdirSync(join(cgroup, 'app'), { recursive: true });
+  writeFileSync(join(cgroup, 'tasks'), '10\n11\n');
+  writeFileSync(join(cgroup, 'app/tasks'), '12\n13\n14\n');
+  const setState = (tid: number, state: string) => {
+    mkdirSync(join(root, 'proc', String(tid)), { recursive: true });
+    // comm with a space and a ')' : the state is after the last ')'
+    writeFileSync(join(root, 'proc', String(tid), 'stat'), `${tid} (a b) c) ${state} 1 ${'0 '.repeat(17)}100 0\n`);
+  };
+  for (const [tid, state] of [[10, 'S'], [11, 'R'], [12, 'R'], [13, 'D'], [14, 'S']] as const) setState(tid, state);
+  return { root, cgroup, setState, reader: new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root, mountinfo: '' }) };
+}
+
+t.test('counts R and D over the cgroup and its descendants', async (t) => {
+  const s = scratch(t);
+  const census = new ThreadCensus(s.reader, { minAgeMs: 0 });
+  t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 });
+  s.setState(14, 'R');
+  t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 }, 'minAgeMs 0: every call counts afresh');
+  t.equal(census.size, 0, 'and keeps nothing');
+  rmSync(join(s.root, 'proc/13'), { recursive: true });
+  t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 0 }, 'a thread that exited mid-census is not counted');
+});
+
+t.test('a census is reused for MIN_AGE_MS, then counted again', async (t) => {
+  const s = scratch(t);
+  let now = 1000;
+  const census = new ThreadCensus(s.reader, { now: () => now });
+  t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 });
+  s.setState(10, 'R');
+  now += MIN_AGE_MS - 1;
+  t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 }, 'still the kept census');
+  now += 1;
+  t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 }, 'recounted once it is MIN_AGE_MS old');
+  t.equal(census.size, 1);
+});
+
+t.test('an expensive census is kept longer: counting stays under 2% of a core', async (t) => {
+  const s = scratch(t);
+  let now = 0;
+  // the clock advances 10 ms during the count (5 thread reads at 2 ms each)
+  const reader = s.reader;
+  const readProcStat = reader.readProcStat.bind(reader);
+  reader.readProcStat = (pid: number) => ((now += 2), readProcStat(pid));
+  const census = new ThreadCensus(reader, { now: () => now });
+  census.statesOf(s.cgroup, 1);
+  const countedAt = now;
+  s.setState(10, 'R');
+  now = countedAt + 499;
+  t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 }, '10 ms census: kept 500 ms (50x its cost)');
+  now = countedAt + 500;
+  t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 });
+});
+
+t.test('cgroups nobody asks about for a minute are forgotten', async (t) => {
+  const s = scratch(t);
+  let now = 0;
+  const census = new ThreadCensus(s.reader, { now: () => now });
+  census.statesOf(s.cgroup, 1);
+  census.statesOf(join(s.cgroup, 'app'), 1);
+  t.equal(census.size, 2);
+  now = 30_000;
+  census.statesOf(s.cgroup, 1); // recounted and used
+  now = 61_000;
+  census.statesOf(s.cgroup, 1);
+  t.equal(census.size, 1, 'app (unused since 0) was dropped; c1 (used at 30 s) stays');
+  t.same(census.statesOf(join(s.root, 'cg/gone'), 1), { running: 0, blocked: 0 }, 'a removed cgroup counts nothing');
+});
