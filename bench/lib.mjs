@@ -112,7 +112,8 @@ export async function startDaemon(ws, name, argv, mountpoint, probe = 'proc/memi
 export function lxcfsTsArgv(ws, mountpoint, extra = []) {
   const main = join(ROOT, 'dist/src/daemon/main.js');
   if (!existsSync(main)) throw new Error('dist/ is missing: run npm run build first');
-  return [process.execPath, main, ...extra, '-p', join(ws.dir, 'lxcfs-ts.pid'), mountpoint];
+  // run as installed: the executable, so its shebang's node flags apply
+  return [main, ...extra, '-p', join(ws.dir, 'lxcfs-ts.pid'), mountpoint];
 }
 
 /** Our own cgroup path in a v1 controller's hierarchy (undefined when that controller is not mounted). */

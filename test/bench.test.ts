@@ -29,8 +29,8 @@ t.test('npm run bench, quick mode', async (t) => {
     timeout: 240_000,
   });
   t.equal(r.status, 0, `exit 0\n${r.stderr}`);
-  t.match(r.stdout, /^metric\s+file\s+unit\s+lxcfs-ts\s+LXCFS\s+host\s+lxcfs-ts\/LXCFS\s+lxcfs-ts\/host$/m, 'the table header');
-  t.match(r.stdout, /^read failures: lxcfs-ts 0\b/m, 'failures line');
+  t.match(r.stdout, /^metric\s+file\s+unit\s+lxcfs-ts\s+lxcfs-ts cached\s+LXCFS\s+host\s+lxcfs-ts\/LXCFS\s+cached\/LXCFS\s+lxcfs-ts\/host$/m, 'the table header');
+  t.match(r.stdout, /^read failures: lxcfs-ts 0, lxcfs-ts cached 0\b/m, 'failures line');
 
   const results = JSON.parse(readFileSync(out, 'utf8')) as { quick: boolean; lxcfs: { measured: boolean } | null; readFailures: Record<string, number>; rows: Row[] };
   t.equal(results.quick, true);
@@ -42,6 +42,7 @@ t.test('npm run bench, quick mode', async (t) => {
     t.equal(rows.length, 1, `one row: ${prefix} ${file}`);
     const v = rows[0]?.['lxcfs-ts'];
     t.equal(typeof v, 'number', `${prefix} ${file}: lxcfs-ts measured`);
+    t.equal(typeof rows[0]?.['lxcfs-ts cached'], 'number', `${prefix} ${file}: lxcfs-ts with the render cache measured`);
     // CPU time is sampled in 10 ms clock ticks: a quick run may honestly measure 0 of it.
     if (positive) t.ok((v as number) > 0, `${prefix} ${file}: lxcfs-ts ${v} > 0`);
     else t.ok((v as number) >= 0, `${prefix} ${file}: lxcfs-ts ${v} >= 0`);

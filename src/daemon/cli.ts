@@ -33,6 +33,11 @@ Options:
   -u, --disable-swap      show no swap in meminfo (SwapTotal and SwapFree 0)
   -l, --enable-loadavg    per-container /proc/loadavg (otherwise the host's)
       --enable-cfs        also limit the CPU view by the CFS quota
+      --render-cache-ms MS
+                          serve a container the file it read less than MS ms
+                          ago again, without rendering (0-10000; default 0:
+                          every open renders). Content may then be up to MS ms
+                          old; each container's own, never another's
   -p, --pidfile FILE      pid file, refused if a live lxcfs-ts holds it
                           (default ${DEFAULT_PIDFILE})
   -o OPTIONS              extra FUSE mount options, comma separated
@@ -51,6 +56,7 @@ const optionsSchema = z.object({
   disableSwap: z.boolean(),
   enableLoadavg: z.boolean(),
   enableCfs: z.boolean(),
+  renderCacheMs: z.number({ message: '--render-cache-ms needs a number of milliseconds' }).int('--render-cache-ms needs whole milliseconds').min(0, '--render-cache-ms cannot be negative').max(10_000, '--render-cache-ms is at most 10000 (10 s)'),
   pidfile: z.string().min(1, '--pidfile needs a path'),
   fuseOptions: z.array(
     z.string().regex(/^[A-Za-z0-9_]+(=[A-Za-z0-9_.:/-]+)?$/, 'a -o option must look like name or name=value'),
@@ -136,6 +142,7 @@ export function parseCommandLine(argv: string[]): Command {
         'disable-swap': { type: 'boolean', short: 'u', default: false },
         'enable-loadavg': { type: 'boolean', short: 'l', default: false },
         'enable-cfs': { type: 'boolean', default: false },
+        'render-cache-ms': { type: 'string', default: '0' },
         pidfile: { type: 'string', short: 'p', default: DEFAULT_PIDFILE },
         o: { type: 'string', short: 'o', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
@@ -158,6 +165,7 @@ export function parseCommandLine(argv: string[]): Command {
     disableSwap: values['disable-swap'],
     enableLoadavg: values['enable-loadavg'],
     enableCfs: values['enable-cfs'],
+    renderCacheMs: /^\d+$/.test(values['render-cache-ms']) ? Number(values['render-cache-ms']) : Number.NaN,
     pidfile: values.pidfile,
     fuseOptions: (values.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== ''),
     mountpoint: positionals[0],

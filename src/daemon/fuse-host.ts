@@ -45,6 +45,8 @@ export class FuseHost {
     private readonly provider: FileProvider,
     private readonly log: Logger,
     private readonly extraOptions: readonly string[] = [],
+    /** --render-cache-ms: how long the binding may serve a container's last rendering again (0: never) */
+    private readonly renderCacheMs = 0,
   ) {}
 
   mount(): Promise<void> {
@@ -60,7 +62,25 @@ export class FuseHost {
       extraOptions: [...this.extraOptions],
     });
     this.fuse = fuse;
-    return new Promise((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      fuse.mount((err) => {
+        if (err) return reject(err);
+        Fuse.renderCache(this.renderCacheMs);
+        resolve();
+      }),
+    );
+  }
+
+  /**
+   * Forget every cached rendering (the renderers or the passthrough mode changed): the next open of each
+   * file renders again. Returns the cache's counters (entries before the flush, hits, misses).
+   */
+  flushRenderCache(): Fuse.RenderCacheStats {
+    return Fuse.renderCache(this.renderCacheMs);
+  }
+
+  renderCacheStats(): Fuse.RenderCacheStats {
+    return Fuse.renderCacheStats();
   }
 
   unmount(): Promise<void> {
@@ -194,7 +214,9 @@ export class FuseHost {
           const result = this.provider.open(path.slice(1), caller);
           if (!result.ok) return cb(Fuse[result.errno]);
           this.log.debug({ op: 'open', path, caller, bytes: result.content.length }, 'open');
-          cb(0, 0, result.content);
+          // Only world-readable files may be answered from the render cache: it is keyed by pid namespace,
+          // and the permission check above is per caller.
+          cb(0, 0, result.content, (tree.files.get(path)! & 0o004) !== 0);
         } catch (err) {
           const errno = errnoOf(err);
           if (errno === Fuse.EIO) this.log.error({ op: 'open', path, caller, err }, 'open failed');

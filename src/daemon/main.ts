@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
+// (--no-memory-reducer: V8 otherwise runs a few full GCs some seconds after a burst of allocation ends,
+// 40 ms of CPU ~8 s after start with nothing reading; ordinary GCs still run while the daemon works and
+// its RSS stays flat: bench/README.md. `env -S` splits the line: coreutils 8.30+, Debian 10+.)
 // Entry point. Nothing may be imported statically here: ESM evaluates static imports before this body,
 // and a SIGUSR1 arriving with no listener makes Node open its inspector on 127.0.0.1:9229, which in a
 // root daemon is local code execution. So the listener comes first, then everything else.

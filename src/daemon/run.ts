@@ -132,6 +132,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
   const reload = () => {
     resolver.prune();
     status.caches = { pidNamespaces: resolver.cachedNamespaces, loadavgContainers: sampler?.size ?? 0, threadCensus: service.census.size };
+    status.renderCache = { ms: options.renderCacheMs, ...host.renderCacheStats() };
     const result = loader.load((candidate) => service.check(candidate, process.pid));
     if (!result.ok) {
       status.lastReloadError = { at: new Date().toISOString(), message: result.message };
@@ -140,6 +141,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
       log.info({ path: loader.path, sha256: result.loaded.hash }, 'SIGUSR1: renderers unchanged on disk; nothing to reload');
     } else {
       service.use(result.loaded.module);
+      host.flushRenderCache(); // nothing the old renderers made is served again
       status.reloads++;
       status.renderers = describe(result.loaded);
       log.info({ reloads: status.reloads, ...status.renderers }, 'renderers reloaded');
@@ -151,6 +153,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
 
   process.on('SIGUSR2', () => {
     service.passthrough = !service.passthrough;
+    host.flushRenderCache();
     status.passthrough = service.passthrough;
     saveStatus();
     log.warn({ passthrough: service.passthrough }, service.passthrough ? 'SIGUSR2: serving host files (virtualization off)' : 'SIGUSR2: virtualization back on');
@@ -173,6 +176,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
     },
     log,
     userFuseOptions(options, log),
+    options.renderCacheMs,
   );
 
   try {
@@ -180,6 +184,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
   } catch (err) {
     return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
   }
+  status.renderCache = { ms: options.renderCacheMs, ...host.renderCacheStats() };
   saveStatus();
   log.info(
     {
@@ -190,6 +195,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
       swap: !options.disableSwap,
       loadavg: options.enableLoadavg,
       cfs: options.enableCfs,
+      renderCacheMs: options.renderCacheMs,
     },
     'serving',
   );

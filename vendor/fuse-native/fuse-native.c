@@ -16,7 +16,10 @@
 
 #include <unistd.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <pthread.h>
 
@@ -200,6 +203,8 @@ typedef struct {
   int32_t caller_pid;
   uint32_t caller_uid;
   uint32_t caller_gid;
+  // lxcfs-ts: the caller's pid namespace (inode) when its open may be cached, else 0 (render cache)
+  uint64_t cache_ns;
   // lxcfs-ts: next entry on fuse_thread_t.free_locals while unused
   void *next_free;
 } fuse_thread_locals_t;
@@ -344,9 +349,207 @@ static int native_content_read (char *buf, size_t len, off_t offset, struct fuse
   return (int) n;
 }
 
-FUSE_METHOD(open, 2, 2, (const char *path, struct fuse_file_info *info), {
+// lxcfs-ts: the render cache (PATCHES.md 11), off unless configured. Content that JS marked cacheable
+// at open is kept per (path, the reader's pid namespace) for a fixed time, and later opens from the same
+// namespace are answered on the FUSE thread from it, without a hand-off to JS. Each entry holds an open fd
+// of its namespace: a live namespace keeps its inode number, so a key can never match a new namespace
+// that reused the number of a dead one. Readers in the daemon's own pid namespace are never cached (each
+// host process is its own "container"). One cache per process.
+#define RENDER_CACHE_BUCKETS 256
+#define RENDER_CACHE_MAX 1024 // each entry holds one fd; past this, renderings are just not cached
+
+typedef struct render_cache_entry {
+  struct render_cache_entry *next;
+  uint64_t ns;
+  int ns_fd;
+  uint64_t expires;
+  char *path;
+  size_t len;
+  char data[];
+} render_cache_entry_t;
+
+static pthread_mutex_t render_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static render_cache_entry_t *render_cache[RENDER_CACHE_BUCKETS];
+static uint32_t render_cache_count = 0;
+static uint64_t render_cache_ttl = 0; // ns; 0 = off (read without the lock: a stale value only costs a miss)
+static uint64_t render_cache_own_ns = 0;
+static uint64_t render_cache_hits = 0;
+static uint64_t render_cache_misses = 0;
+static uint64_t render_cache_next_sweep = 0;
+
+static uint64_t monotonic_ns (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+// The inode of /proc/<tid>/ns/pid (0 when unreadable). With fd_out, the file stays open there.
+static uint64_t pid_ns_of (int32_t tid, int *fd_out) {
+  char p[64];
+  struct stat st;
+  if (tid <= 0) return 0;
+  snprintf(p, sizeof(p), "/proc/%d/ns/pid", tid);
+  if (fd_out == NULL) return stat(p, &st) == 0 ? (uint64_t) st.st_ino : 0;
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return 0;
+  }
+  *fd_out = fd;
+  return (uint64_t) st.st_ino;
+}
+
+static uint32_t render_cache_bucket (const char *path, uint64_t ns) {
+  uint64_t h = ns * 0x9E3779B97F4A7C15ULL;
+  for (const unsigned char *c = (const unsigned char *) path; *c; c++) h = (h ^ *c) * 0x100000001B3ULL;
+  return (uint32_t) (h % RENDER_CACHE_BUCKETS);
+}
+
+static void render_cache_free (render_cache_entry_t *e) {
+  close(e->ns_fd);
+  free(e->path);
+  free(e);
+}
+
+// Drop expired entries (all entries with force). Called with the lock held.
+static void render_cache_sweep (uint64_t now, int force) {
+  for (int b = 0; b < RENDER_CACHE_BUCKETS; b++) {
+    render_cache_entry_t **link = &render_cache[b];
+    while (*link != NULL) {
+      render_cache_entry_t *e = *link;
+      if (force || e->expires <= now) {
+        *link = e->next;
+        render_cache_free(e);
+        render_cache_count--;
+      } else {
+        link = &e->next;
+      }
+    }
+  }
+  render_cache_next_sweep = now + render_cache_ttl;
+}
+
+// On the FUSE thread, before the hand-off: answers the open from the cache when it can (returns 1).
+static int render_cache_open (fuse_thread_locals_t *l, const char *path, struct fuse_file_info *info) {
+  l->cache_ns = 0;
+  if (render_cache_ttl == 0 || info == NULL) return 0;
+  if ((info->flags & O_ACCMODE) != O_RDONLY || (info->flags & O_TRUNC)) return 0;
+  uint64_t ns = pid_ns_of(l->caller_pid, NULL);
+  if (ns == 0 || ns == render_cache_own_ns) return 0;
+  l->cache_ns = ns;
+  int served = 0;
+  uint64_t now = monotonic_ns();
+  pthread_mutex_lock(&render_cache_lock);
+  if (now >= render_cache_next_sweep) render_cache_sweep(now, 0);
+  for (render_cache_entry_t *e = render_cache[render_cache_bucket(path, ns)]; e != NULL; e = e->next) {
+    if (e->ns != ns || e->expires <= now || strcmp(e->path, path) != 0) continue;
+    native_content_t *content = malloc(sizeof(native_content_t) + e->len);
+    if (content != NULL) {
+      content->len = e->len;
+      memcpy(content->data, e->data, e->len);
+      info->fh = ((uint64_t) (uintptr_t) content) | NATIVE_CONTENT_TAG;
+      served = 1;
+    }
+    break;
+  }
+  if (served) render_cache_hits++;
+  else render_cache_misses++;
+  pthread_mutex_unlock(&render_cache_lock);
+  return served;
+}
+
+// On the main thread, when JS answered an open with cacheable content.
+static void render_cache_store (fuse_thread_locals_t *l, const char *path, const char *data, size_t len) {
+  if (render_cache_ttl == 0 || l->cache_ns == 0) return;
+  int fd = -1;
+  // The reader is blocked in this open, so its namespace is still the one looked up on the FUSE thread.
+  if (pid_ns_of(l->caller_pid, &fd) != l->cache_ns) {
+    if (fd >= 0) close(fd);
+    return;
+  }
+  render_cache_entry_t *e = malloc(sizeof(render_cache_entry_t) + len);
+  char *p = strdup(path);
+  if (e == NULL || p == NULL) {
+    free(e);
+    free(p);
+    close(fd);
+    return;
+  }
+  uint64_t now = monotonic_ns();
+  e->ns = l->cache_ns;
+  e->ns_fd = fd;
+  e->expires = now + render_cache_ttl;
+  e->path = p;
+  e->len = len;
+  memcpy(e->data, data, len);
+  uint32_t b = render_cache_bucket(path, e->ns);
+  pthread_mutex_lock(&render_cache_lock);
+  if (now >= render_cache_next_sweep) render_cache_sweep(now, 0);
+  // replace an older entry for the same key
+  for (render_cache_entry_t **link = &render_cache[b]; *link != NULL; link = &(*link)->next) {
+    render_cache_entry_t *old = *link;
+    if (old->ns == e->ns && strcmp(old->path, path) == 0) {
+      *link = old->next;
+      render_cache_free(old);
+      render_cache_count--;
+      break;
+    }
+  }
+  if (render_cache_count < RENDER_CACHE_MAX) {
+    e->next = render_cache[b];
+    render_cache[b] = e;
+    render_cache_count++;
+    e = NULL;
+  }
+  pthread_mutex_unlock(&render_cache_lock);
+  if (e != NULL) render_cache_free(e);
+}
+
+// renderCache(ttlMs): sets the time to live (0 turns the cache off) and empties the cache.
+// Returns [entries, hits, misses] as they were before.
+NAPI_METHOD(fuse_native_render_cache) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(ttl_ms, 0)
+  struct stat st;
+  uint64_t own = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t) st.st_ino : 0;
+  pthread_mutex_lock(&render_cache_lock);
+  double before[3] = { (double) render_cache_count, (double) render_cache_hits, (double) render_cache_misses };
+  render_cache_ttl = 0;
+  render_cache_sweep(monotonic_ns(), 1);
+  render_cache_own_ns = own;
+  render_cache_ttl = (uint64_t) ttl_ms * 1000000ULL;
+  render_cache_next_sweep = 0;
+  pthread_mutex_unlock(&render_cache_lock);
+  napi_value result;
+  napi_create_array_with_length(env, 3, &result);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    napi_create_double(env, before[i], &v);
+    napi_set_element(env, result, i, v);
+  }
+  return result;
+}
+
+// renderCacheStats(): [entries, hits, misses]
+NAPI_METHOD(fuse_native_render_cache_stats) {
+  pthread_mutex_lock(&render_cache_lock);
+  double now[3] = { (double) render_cache_count, (double) render_cache_hits, (double) render_cache_misses };
+  pthread_mutex_unlock(&render_cache_lock);
+  napi_value result;
+  napi_create_array_with_length(env, 3, &result);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    napi_create_double(env, now[i], &v);
+    napi_set_element(env, result, i, v);
+  }
+  return result;
+}
+
+FUSE_METHOD(open, 2, 3, (const char *path, struct fuse_file_info *info), {
   l->path = path;
   l->info = info;
+  if (render_cache_open(l, path, info)) return 0;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   if (l->info != NULL) {
@@ -369,6 +572,9 @@ FUSE_METHOD(open, 2, 2, (const char *path, struct fuse_file_info *info), {
       content->len = len;
       memcpy(content->data, data, len);
       l->info->fh = ((uint64_t) (uintptr_t) content) | NATIVE_CONTENT_TAG;
+      bool cacheable = false;
+      if (argc > 4) napi_get_value_bool(env, argv[4], &cacheable);
+      if (cacheable) render_cache_store(l, l->path, data, len);
     }
   } else if (fd != 0) {
     l->info->fh = fd;
@@ -1060,6 +1266,8 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_mount)
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
   NAPI_EXPORT_FUNCTION(fuse_native_umount2)
+  NAPI_EXPORT_FUNCTION(fuse_native_render_cache)
+  NAPI_EXPORT_FUNCTION(fuse_native_render_cache_stats)
   NAPI_EXPORT_UINT32(mnt_detach)
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)

@@ -77,7 +77,9 @@ declare namespace Fuse {
      * cb(0, fd) as upstream, or cb(0, 0, content) (lxcfs-ts patch): the binding copies the whole content
      * and serves read and release for this open natively, without calling JS.
      */
-    open?(path: string, flags: number, cb: (code: number, fd?: number, content?: Buffer) => void, caller: Caller): void;
+    /** `cacheable`: with the render cache on (Fuse.renderCache), later opens of this path from the caller's
+     * pid namespace may be answered with this content, natively, until it expires (lxcfs-ts patch). */
+    open?(path: string, flags: number, cb: (code: number, fd?: number, content?: Buffer, cacheable?: boolean) => void, caller: Caller): void;
     opendir?(path: string, flags: number, cb: (code: number, fd?: number) => void, caller: Caller): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;
@@ -138,6 +140,8 @@ declare namespace Fuse {
   type FuseOps = Operations;
   type FuseOptions = Options;
   type UnmountError = Error & { code?: string; errno?: number };
+  /** entries kept now; opens answered from the cache and opens it could not answer, since process start */
+  interface RenderCacheStats { entries: number; hits: number; misses: number }
 }
 
 declare class Fuse {
@@ -155,6 +159,13 @@ declare class Fuse {
    * name: EINVAL = not a mount point (not mounted), EPERM = not root, ENOENT = no such path.
    */
   static unmount(mnt: string, cb: (err: Fuse.UnmountError | null) => void): void;
+  /**
+   * The render cache (lxcfs-ts patch, PATCHES.md 11): content an open handler answered with `cacheable`
+   * is served again natively to opens of the same path from the same pid namespace (never the process's
+   * own) for `ttlMs`. 0 turns it off. Every call empties the cache; returns the counters from before.
+   */
+  static renderCache(ttlMs: number): Fuse.RenderCacheStats;
+  static renderCacheStats(): Fuse.RenderCacheStats;
   static readonly EPERM: number;
   static readonly ENOENT: number;
   static readonly ESRCH: number;

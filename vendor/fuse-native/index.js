@@ -320,6 +320,18 @@ class Fuse extends Nanoresource {
     process.nextTick(cb, err)
   }
 
+  // lxcfs-ts (PATCHES.md 11): the render cache. ttlMs 0 = off; every call empties it.
+  static renderCache (ttlMs) {
+    const ms = Number.isInteger(ttlMs) && ttlMs >= 0 && ttlMs <= 60000 ? ttlMs : 0
+    const [entries, hits, misses] = binding.fuse_native_render_cache(ms)
+    return { entries, hits, misses }
+  }
+
+  static renderCacheStats () {
+    const [entries, hits, misses] = binding.fuse_native_render_cache_stats()
+    return { entries, hits, misses }
+  }
+
   // Debugging methods
 
   // Lifecycle methods
@@ -470,8 +482,8 @@ class Fuse extends Nanoresource {
   // lxcfs-ts: cb(0, 0, buffer) hands the file's whole content to the native side, which then serves
   // read and release itself (no JS round trip); cb(0, fd) keeps upstream's behaviour.
   _op_open (signal, path, flags) {
-    this.ops.open(path, flags, (err, fd, content) => {
-      if (Buffer.isBuffer(content)) return signal(err, fd || 0, content)
+    this.ops.open(path, flags, (err, fd, content, cacheable) => {
+      if (Buffer.isBuffer(content)) return signal(err, fd || 0, content, cacheable === true)
       return signal(err, fd)
     })
   }

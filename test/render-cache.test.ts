@@ -1,0 +1,117 @@
+// --render-cache-ms over a real mount: a container's repeated reads within the window get the same
+// content (served by the binding, counted as hits), later ones a new rendering; host processes, other
+// containers, root-only files and other open modes never get cached content; SIGUSR2 and SIGUSR1 empty it.
+
+import t from 'tap';
+import { join } from 'node:path';
+import { createCgroup } from './helpers/cgroups.js';
+import { runInContainer } from './helpers/container.js';
+import { cleanup, MAIN, run, startDaemon } from './helpers/daemon.js';
+
+const MiB = 1024 * 1024;
+
+function memoryBox(name: string, limitMiB: number) {
+  const memory = createCgroup('memory', `lxcfs-ts-test-${name}`);
+  memory.set('memory.limit_in_bytes', String(limitMiB * MiB));
+  return memory;
+}
+
+/** The daemon's render-cache counters, via `lxcfs-ts status` after a SIGUSR1 refreshed them. */
+async function cacheStats(d: Awaited<ReturnType<typeof startDaemon>>): Promise<{ hits: number; misses: number; entries: number }> {
+  const before = d.logs().length;
+  d.child.kill('SIGUSR1');
+  for (let i = 0; i < 100 && d.logs().length === before; i++) await new Promise((r) => setTimeout(r, 20));
+  const out = run(process.execPath, [MAIN, 'status', '-p', d.pidfile]).stdout;
+  const m = /render cache: \d+ ms, (\d+) entries, (\d+) hits, (\d+) misses/.exec(out);
+  if (!m) throw new Error(`no render cache line in: ${out}`);
+  return { entries: Number(m[1]), hits: Number(m[2]), misses: Number(m[3]) };
+}
+
+t.test('repeated reads within the window: one rendering, served again natively', async (t) => {
+  const daemon = await startDaemon({ args: ['--render-cache-ms', '400'] });
+  const box = memoryBox('cache', 192);
+  t.teardown(async () => {
+    await daemon.stop();
+    box.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  // uptime changes every 10 ms: equal texts 50 ms apart can only come from the cache; 600 ms later
+  // (past the 400 ms window) it is rendered again.
+  const r = await runInContainer([box.dir], daemon.mountpoint, 'a=$(cat /proc/uptime); sleep 0.05; b=$(cat /proc/uptime); sleep 0.6; c=$(cat /proc/uptime); echo "$a|$b|$c"; free -b | grep Mem:');
+  t.equal(r.code, 0, r.stderr);
+  const [a, b, c] = r.stdout.split('\n')[0]!.split('|');
+  t.match(a, /^\d+\.\d\d \d+\.\d\d$/);
+  t.equal(b, a, 'a read 50 ms later: the cached text');
+  t.not(c, a, 'a read after the window: rendered again');
+  t.ok(Number(c!.split(' ')[0]) - Number(a!.split(' ')[0]) >= 0.6, `uptime moved on (${a} -> ${c})`);
+  t.match(r.stdout, new RegExp(`^Mem:\\s+${192 * MiB}\\s`, 'm'), 'free: the container\'s own limit');
+  const stats = await cacheStats(daemon);
+  t.ok(stats.hits >= 1, `the binding counted a hit (${JSON.stringify(stats)})`);
+
+  // Host processes are never cached: two reads 50 ms apart differ.
+  const host = run('sh', ['-c', `cat ${join(daemon.mountpoint, 'proc/uptime')}; sleep 0.05; cat ${join(daemon.mountpoint, 'proc/uptime')}`]).stdout.split('\n');
+  t.not(host[0], host[1], 'a host process always gets a fresh rendering');
+});
+
+t.test('two containers never see each other\'s cached content', async (t) => {
+  const daemon = await startDaemon({ args: ['--render-cache-ms', '2000'] });
+  const small = memoryBox('cache-small', 128);
+  const big = memoryBox('cache-big', 384);
+  t.teardown(async () => {
+    await daemon.stop();
+    small.remove();
+    big.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  // Interleaved, inside the 2 s window: each container reads twice.
+  const script = 'for i in 1 2; do head -1 /proc/meminfo; sleep 0.1; done';
+  const [s, b] = await Promise.all([runInContainer([small.dir], daemon.mountpoint, script), runInContainer([big.dir], daemon.mountpoint, script)]);
+  t.same(s.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['MemTotal: 131072 kB', 'MemTotal: 131072 kB']);
+  t.same(b.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['MemTotal: 393216 kB', 'MemTotal: 393216 kB']);
+});
+
+t.test('SIGUSR2 and SIGUSR1 empty the cache; root-only files and write opens bypass it', async (t) => {
+  const daemon = await startDaemon({ args: ['--render-cache-ms', '5000'] });
+  const box = memoryBox('cache-flush', 160);
+  t.teardown(async () => {
+    await daemon.stop();
+    box.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  // One container (one pid namespace) throughout: it reads meminfo (cached for 5 s), the test toggles
+  // passthrough, and it reads again well inside the window.
+  const fifo = join(daemon.dir, 'go');
+  run('mkfifo', [fifo]);
+  const pending = runInContainer(
+    [box.dir],
+    daemon.mountpoint,
+    `head -1 /proc/meminfo; echo ready > ${fifo}.ready; cat ${fifo} >/dev/null; head -1 /proc/meminfo; (echo x > /proc/meminfo) 2>&1 | grep -c 'Read-only'`,
+  );
+  for (let i = 0; i < 200 && run('test', ['-e', `${fifo}.ready`]).code !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+  daemon.child.kill('SIGUSR2');
+  for (let i = 0; i < 100 && !daemon.logs().some((l) => l.passthrough === true); i++) await new Promise((r) => setTimeout(r, 20));
+  run('sh', ['-c', `echo go > ${fifo}`]);
+  const r = await pending;
+  const lines = r.stdout.trim().split('\n');
+  t.match(lines[0], /^MemTotal:\s+163840 kB$/, 'the container\'s limit, now cached');
+  const hostTotal = /^MemTotal:\s+(\d+) kB$/m.exec(run('cat', ['/proc/meminfo']).stdout)![1];
+  t.match(lines[1], new RegExp(`^MemTotal:\\s+${hostTotal} kB$`), 'after SIGUSR2 the host file at once, not the cached one');
+  t.equal(lines[2], '1', 'a write open is refused (EROFS), never answered from the cache');
+
+  // slabinfo is 0400: the binding never caches it (the permission check is per caller), whatever mode.
+  daemon.child.kill('SIGUSR2'); // virtualization back on
+  const before = await cacheStats(daemon);
+  await runInContainer([box.dir], daemon.mountpoint, 'cat /proc/slabinfo >/dev/null 2>&1; cat /proc/slabinfo > /dev/null 2>&1');
+  const after = await cacheStats(daemon);
+  t.equal(after.hits, before.hits, 'no hit for a root-only file');
+  t.equal(after.entries, 0, 'the second SIGUSR2 emptied the cache, and nothing root-only was stored since');
+});
+
+t.test('--render-cache-ms is validated', async (t) => {
+  for (const bad of ['-1', 'x', '1.5', '10001']) {
+    const r = run(process.execPath, [MAIN, `--render-cache-ms=${bad}`, '/tmp/lxcfs-ts-never']);
+    t.equal(r.code, 2, `exit 2 for ${bad}`);
+    t.match(r.stderr, /render-cache-ms/);
+  }
+  t.match(run(process.execPath, [MAIN, '--help']).stdout, /--render-cache-ms MS/);
+});
