@@ -9,7 +9,8 @@
 //     empty buffer, as lxcfs-ts hands over content) against the host's /proc/uptime and lxcfs-ts's files
 //     (served by a second lxcfs-ts without -d);
 //   - the single-thread ceiling: 8 concurrent readers of /empty, with lxcfs-ts and LXCFS meminfo and stat
-//     in the same run, and each daemon's CPU time per read.
+//     in the same run, and each daemon's CPU time per read;
+//   - the floor under a first read: a new process in a new pid namespace reading /empty once.
 // LXCFS gets the FUSE-request and openat counts too when `lxcfs` is on PATH.
 // Needs strace (apt-get install strace). BENCH_QUICK=1: small counts. Writes BENCH_PROFILE_RESULTS
 // (default bench/results/profile.json).
@@ -174,6 +175,25 @@ for (const file of ['meminfo', 'stat']) {
   if (lxcfs) results.throughput8[`LXCFS ${file}`] = await throughput8(lxcfs, join(lxcfs.mountpoint, 'proc', file));
 }
 
+// The floor under a first read: a reader that is a brand-new process in a brand-new pid namespace, on
+// the empty file (nothing to resolve or render) and on lxcfs-ts, median of 12 each.
+log('first reads');
+const firstRead = async (path, env = {}) => {
+  const us = [];
+  for (let i = 0; i < (QUICK ? 2 : 12); i++) {
+    const r = await inContainer(cgroups, [READER, 'once', path], env);
+    const ns = Number(r.out.split('\n')[0]);
+    if (r.code === 0 && ns > 0) us.push(ns / 1000);
+  }
+  us.sort((a, b) => a - b);
+  return us.length ? Math.round(percentile(us, 50) * 10) / 10 : undefined;
+};
+results.firstReadMedianUs = {
+  'empty-fs /empty': await firstRead(join(mntEmpty, 'empty'), { BENCH_ALLOW_EMPTY: '1' }),
+  'host /proc/meminfo': await firstRead('/proc/meminfo'),
+  'lxcfs-ts meminfo': await firstRead(join(mntPlain, 'proc', 'meminfo')),
+};
+
 for (const d of [...daemons, plain, empty]) await d.stop();
 ws.cleanup();
 
@@ -184,6 +204,7 @@ console.log(`files opened by the daemon per read (strace openat, ${N} reads): ${
 for (const [k, v] of Object.entries(results.openatPaths)) console.log(`  ${k}: ${JSON.stringify(v)}`);
 console.log(`median open/read/close latency, µs (${LAT} cycles, in the container): ${JSON.stringify(results.latencyMedianUs)}`);
 console.log(`8 readers at once: ${JSON.stringify(results.throughput8)}`);
+console.log(`first read of a new process in a new pid namespace, median µs: ${JSON.stringify(results.firstReadMedianUs)}`);
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
 console.log(`results: ${OUT}`);
