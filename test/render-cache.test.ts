@@ -115,3 +115,25 @@ t.test('--render-cache-ms is validated', async (t) => {
   }
   t.match(run(process.execPath, [MAIN, '--help']).stdout, /--render-cache-ms MS/);
 });
+
+t.test('entries of namespaces that are gone are dropped: descriptors stay flat', async (t) => {
+  const daemon = await startDaemon({ args: ['--render-cache-ms', '4000'] });
+  const box = memoryBox('cache-churn', 128);
+  t.teardown(async () => {
+    await daemon.stop();
+    box.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  const fds = () => run('ls', [`/proc/${daemon.child.pid}/fd`]).stdout.split('\n').filter(Boolean).length;
+  const baseline = fds();
+  // 25 short-lived containers (each its own pid namespace), all within the 4 s window: each cached entry
+  // holds its namespace open.
+  const start = Date.now();
+  for (let i = 0; i < 25; i++) await runInContainer([box.dir], daemon.mountpoint, 'head -1 /proc/meminfo >/dev/null; head -1 /proc/uptime >/dev/null');
+  const busy = fds();
+  if (Date.now() - start < 3500) t.ok(busy >= baseline + 25, `entries hold their namespaces while fresh (${baseline} -> ${busy} fds)`);
+  else t.ok(busy > baseline, `a slow machine: some entries expired during the loop (${baseline} -> ${busy} fds)`);
+  await new Promise((r) => setTimeout(r, 4100));
+  await runInContainer([box.dir], daemon.mountpoint, 'head -1 /proc/meminfo >/dev/null'); // the next open sweeps
+  t.ok(fds() <= baseline + 1, `expired entries released their namespaces (${fds()} fds, baseline ${baseline})`);
+});
