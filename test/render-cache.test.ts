@@ -137,3 +137,44 @@ t.test('entries of namespaces that are gone are dropped: descriptors stay flat',
   await runInContainer([box.dir], daemon.mountpoint, 'head -1 /proc/meminfo >/dev/null'); // the next open sweeps
   t.ok(fds() <= baseline + 1, `expired entries released their namespaces (${fds()} fds, baseline ${baseline})`);
 });
+
+t.test('under load: concurrent containers, flushes racing the hits, never another container\'s file', async (t) => {
+  const daemon = await startDaemon({ args: ['--render-cache-ms', '30'] });
+  const limits = [96, 112, 144, 176];
+  const boxes = limits.map((mib, i) => memoryBox(`cache-race-${i}`, mib));
+  t.teardown(async () => {
+    await daemon.stop();
+    for (const b of boxes) b.remove();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  const hostTotal = /^MemTotal:\s+(\d+) kB$/m.exec(run('cat', ['/proc/meminfo']).stdout)![1];
+  // Each container: 2 readers x 400 reads of MemTotal, printed as a histogram of what was seen.
+  const loop = 'for i in $(seq 400); do head -1 /proc/meminfo || echo FAILED; done';
+  const readers = boxes.map((b) => runInContainer([b.dir], daemon.mountpoint, `(${loop}) & (${loop}); wait`, 120_000));
+  // Meanwhile: passthrough on and off every 50 ms (each toggle empties the cache).
+  let toggles = 0;
+  let done = false;
+  void Promise.all(readers).then(() => (done = true));
+  while (!done) {
+    daemon.child.kill('SIGUSR2');
+    toggles++;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (toggles % 2 === 1) daemon.child.kill('SIGUSR2');
+  const results = await Promise.all(readers);
+  const stats = await cacheStats(daemon);
+  t.ok(toggles >= 4, `${toggles} toggles during the reads`);
+  t.ok(stats.hits > 0, `the cache served some reads (${JSON.stringify(stats)})`);
+  results.forEach((r, i) => {
+    const seen = new Map<string, number>();
+    for (const line of r.stdout.trim().split('\n')) {
+      const kb = /^MemTotal:\s+(\d+) kB$/.exec(line)?.[1] ?? line;
+      seen.set(kb, (seen.get(kb) ?? 0) + 1);
+    }
+    const own = String(limits[i]! * 1024);
+    const other = [...seen.keys()].filter((k) => k !== own && k !== hostTotal);
+    t.same(other, [], `container ${i} (${limits[i]} MiB) saw only its own MemTotal or the host's: ${JSON.stringify(Object.fromEntries(seen))}`);
+    t.equal([...seen.values()].reduce((a, b) => a + b, 0), 800, `container ${i}: 800 reads, none failed`);
+    t.ok((seen.get(own) ?? 0) > 0, `container ${i} saw its own limit`);
+  });
+});
