@@ -65,6 +65,9 @@ function table(): FakeProcs {
   return f;
 }
 
+/** The resolver's bookkeeping after a miss runs once the current open is answered (setImmediate). */
+const afterReply = () => new Promise((resolve) => setImmediate(resolve));
+
 t.test('a container process resolves to its pid namespace init, init.scope pruned', async (t) => {
   const f = table();
   const r = new ContainerResolver(f.reader(), 100);
@@ -76,6 +79,8 @@ t.test('a container process resolves to its pid namespace init, init.scope prune
     t.equal(res.container.host, false);
     t.equal(res.container.cgroups.v1.get('memory'), '/lxc/c1', 'the container cgroup, not the caller\'s /lxc/c1/app');
   }
+  t.equal(r.cachedNamespaces, 0, 'a miss records the init only once the open is answered');
+  await afterReply();
   t.equal(r.cachedNamespaces, 1);
 });
 
@@ -97,6 +102,7 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
   const f = table();
   const r = new ContainerResolver(f.reader(), 100);
   t.ok(r.resolve(203).ok);
+  await afterReply();
   f.reads = 0;
   const hit = r.resolve(203);
   // the caller's namespace, the init's stat (start time), the init's cgroup: nothing else
@@ -113,9 +119,14 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
   const NEW_NS = 4026532600;
   f.procs.set(500, { ns: NEW_NS, nspid: [500, 1], ppid: 200, start: 901, cgroup: '/lxc/c2' });
   f.procs.set(501, { ns: NEW_NS, nspid: [501, 2], ppid: 500, start: 902, cgroup: '/lxc/c2' });
+  f.reads = 0;
   const res = r.resolve(501);
+  // 501's namespace and status, 500's namespace (twice: parent check, init check) and status, 500's cgroup.
+  // The new init's start time and the dead namespace's check wait until the open is answered.
+  t.equal(f.reads, 6, 'a miss reads only what answering needs');
   t.ok(res.ok && res.container.initPid === 500 && res.container.cgroups.v1.get('memory') === '/lxc/c2');
-  t.equal(r.cachedNamespaces, 1, 'the dead namespace was forgotten on the miss');
+  await afterReply();
+  t.equal(r.cachedNamespaces, 1, 'the dead namespace was forgotten after the miss');
 
   // Same namespace, init replaced by a recycled pid in another namespace: not trusted.
   f.procs.set(500, { ns: HOST_NS, nspid: [500], ppid: 1, start: 950, cgroup: '/elsewhere' });

@@ -35,13 +35,16 @@ const MAX_ANCESTRY = 128;
 
 export class ContainerResolver {
   private readonly inits = new Map<number, KnownInit>();
+  /** inits found since the last bookkeeping pass: their start time is read after the reply (see initOf) */
+  private readonly found = new Map<number, number>();
+  private bookkeepingScheduled = false;
   private readonly ownNamespace: number | undefined;
 
   constructor(private readonly reader: CgroupReader, ownPid: number = process.pid) {
     this.ownNamespace = reader.pidNamespaceOf(ownPid);
   }
 
-  /** Number of pid namespaces whose init is cached (for tests and leak checks). */
+  /** Number of pid namespaces whose init is cached (for tests and leak checks; see `prune`). */
   get cachedNamespaces(): number {
     return this.inits.size;
   }
@@ -71,16 +74,32 @@ export class ContainerResolver {
       if (stat !== undefined) return { pid: known.pid, stat };
     }
     this.inits.delete(ns);
-    // A miss means a namespace appeared (or its init was replaced): the moment to forget dead ones, so the
-    // cache follows the set of live containers without a timer.
-    this.forgetDead();
-
+    // A miss means a namespace appeared (or its init was replaced). What only serves later opens (the new
+    // init's start time, to revalidate it; forgetting dead namespaces, so the cache follows the live
+    // containers without a timer) is done after this open is answered: on this VM a process new to the
+    // kernel costs 50-120 µs per /proc file, and a dead entry's failed read as much.
     const pid = this.initByAncestry(ns, callerTid) ?? this.initByScan(ns);
     if (pid === undefined) return undefined;
-    const stat = this.reader.readFile(`${this.reader.procRoot}/${pid}/stat`);
-    const startTime = stat === undefined ? undefined : parseProcStat(stat)?.startTime;
-    if (startTime !== undefined) this.inits.set(ns, { pid, startTime });
-    return { pid, stat };
+    this.found.set(ns, pid);
+    this.scheduleBookkeeping();
+    return { pid, stat: undefined };
+  }
+
+  private scheduleBookkeeping(): void {
+    if (this.bookkeepingScheduled) return;
+    this.bookkeepingScheduled = true;
+    setImmediate(() => this.bookkeeping());
+  }
+
+  private bookkeeping(): void {
+    this.bookkeepingScheduled = false;
+    this.forgetDead();
+    for (const [ns, pid] of this.found) {
+      const startTime = this.reader.readProcStat(pid)?.startTime;
+      // Still the init of that namespace (it could have died since: then the next open looks again).
+      if (startTime !== undefined && this.reader.pidNamespaceOf(pid) === ns) this.inits.set(ns, { pid, startTime });
+    }
+    this.found.clear();
   }
 
   /**
@@ -93,9 +112,10 @@ export class ContainerResolver {
     return stat !== undefined && parseProcStat(stat)?.startTime === known.startTime ? stat : undefined;
   }
 
-  /** Forget namespaces whose init is gone (also done on every cache miss). */
+  /** Record inits found by recent misses and forget namespaces whose init is gone, now (also done after
+   * every cache miss, once the open is answered). */
   prune(): void {
-    this.forgetDead();
+    this.bookkeeping();
   }
 
   private forgetDead(): void {

@@ -153,24 +153,24 @@ export function parseFlatKeyed(text: string): Map<string, number> {
 
 export function parseProcStatus(text: string): ProcStatus {
   const status: ProcStatus = {};
+  const value = (line: string, colon: number) => line.slice(colon + 1).replace(/^[\t ]+/, '');
   for (const line of lines(text)) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const key = line.slice(0, colon);
-    const value = line.slice(colon + 1).replace(/^[\t ]+/, '');
     switch (key) {
       case 'Name':
-        status.name = value;
+        status.name = value(line, colon);
         break;
       case 'State': {
-        const letter = value.trim().split(/\s+/)[0];
+        const letter = value(line, colon).trim().split(/\s+/)[0];
         if (letter) status.state = letter;
         break;
       }
       case 'Tgid':
       case 'Pid':
       case 'PPid': {
-        const n = toInt(value.trim());
+        const n = toInt(value(line, colon).trim());
         if (n === undefined) break;
         if (key === 'Tgid') status.tgid = n;
         else if (key === 'Pid') status.pid = n;
@@ -180,7 +180,7 @@ export function parseProcStatus(text: string): ProcStatus {
       case 'NSpid':
       case 'Uid':
       case 'Gid': {
-        const list = toIntList(value);
+        const list = toIntList(value(line, colon));
         if (list === undefined) break;
         if (key === 'NSpid') status.nspid = list;
         else if (key === 'Uid') status.uid = list;
@@ -188,6 +188,9 @@ export function parseProcStatus(text: string): ProcStatus {
         break;
       }
     }
+    // The kernel prints NSpid after every field read here (fs/proc/array.c: task_state); the 40-odd lines
+    // after it (memory, signals, capabilities) are not worth parsing on a container's first open.
+    if (key === 'NSpid' && status.tgid !== undefined && status.ppid !== undefined) break;
   }
   return status;
 }
