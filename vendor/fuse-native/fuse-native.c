@@ -357,6 +357,7 @@ static int native_content_read (char *buf, size_t len, off_t offset, struct fuse
 // host process is its own "container"). One cache per process.
 #define RENDER_CACHE_BUCKETS 256
 #define RENDER_CACHE_MAX 1024 // each entry holds one fd; past this, renderings are just not cached
+#define RENDER_CACHE_MAX_BYTES (16 * 1024 * 1024) // and cpuinfo of a big host is ~100 KiB
 
 typedef struct render_cache_entry {
   struct render_cache_entry *next;
@@ -371,6 +372,7 @@ typedef struct render_cache_entry {
 static pthread_mutex_t render_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static render_cache_entry_t *render_cache[RENDER_CACHE_BUCKETS];
 static uint32_t render_cache_count = 0;
+static size_t render_cache_bytes = 0;
 static uint64_t render_cache_ttl = 0; // ns; 0 = off (read without the lock: a stale value only costs a miss)
 static uint64_t render_cache_own_ns = 0;
 static uint64_t render_cache_hits = 0;
@@ -407,6 +409,7 @@ static uint32_t render_cache_bucket (const char *path, uint64_t ns) {
 }
 
 static void render_cache_free (render_cache_entry_t *e) {
+  render_cache_bytes -= e->len;
   close(e->ns_fd);
   free(e->path);
   free(e);
@@ -496,14 +499,19 @@ static void render_cache_store (fuse_thread_locals_t *l, const char *path, const
       break;
     }
   }
-  if (render_cache_count < RENDER_CACHE_MAX) {
+  if (render_cache_count < RENDER_CACHE_MAX && render_cache_bytes + len <= RENDER_CACHE_MAX_BYTES) {
     e->next = render_cache[b];
     render_cache[b] = e;
     render_cache_count++;
+    render_cache_bytes += len;
     e = NULL;
   }
   pthread_mutex_unlock(&render_cache_lock);
-  if (e != NULL) render_cache_free(e);
+  if (e != NULL) {
+    close(e->ns_fd);
+    free(e->path);
+    free(e);
+  }
 }
 
 // renderCache(ttlMs): sets the time to live (0 turns the cache off) and empties the cache.
