@@ -164,3 +164,23 @@ t.test('loadavg sampler: kernel fixed-point decay, tracking and forgetting', asy
   t.equal(sampler.size, 0, 'forgotten once its cgroup is gone');
   t.notOk(sampler.running, 'and the timer stops: an idle daemon does no work');
 });
+
+t.test('this bundle on an older daemon: collect without options, and Sources without threadStates', async (t) => {
+  // A SIGUSR1 upgrade loads new renderers into a daemon that may predate parts of their contract: it
+  // calls collect(sources) with no options and its Sources have no threadStates. Every file must render
+  // as the old daemon expects (the CFS quota read, thread states counted by the renderer).
+  const reader = new CgroupReader({ procRoot: join(FIXTURES, 'hybrid', 'proc'), fsRoot: join(FIXTURES, 'hybrid') });
+  const resolved = new ContainerResolver(reader, 100).resolve(202);
+  if (!resolved.ok) throw new Error(resolved.reason);
+  for (const options of [OPTS, { swap: true, cfs: true }]) {
+    for (const file of files) {
+      const current = file.render(file.collect(sourcesFor(reader, resolved.container), options), options);
+      const { threadStates: _, ...older } = sourcesFor(reader, resolved.container);
+      const collectOld = file.collect as (sources: unknown) => unknown;
+      let text: string | undefined;
+      t.doesNotThrow(() => (text = file.render(collectOld(older), options)), `${file.path}, cfs ${options.cfs}`);
+      // loadavg has no sampler here in either case; everything else must be the same text
+      t.equal(text, current, `${file.path}, cfs ${options.cfs}: same text`);
+    }
+  }
+});

@@ -47,7 +47,7 @@ function quotaOf(sources: Sources): number {
   return quota;
 }
 
-export function collectCpuView(sources: Sources, options: RenderOptions): CpuView {
+export function collectCpuView(sources: Sources, options: RenderOptions | undefined): CpuView {
   const online = parseCpuList(sources.hostFile('/sys/devices/system/cpu/online') ?? '');
   const cpuset = cpusetOf(sources);
   // A cpuset can name CPUs that are offline now; only online ones are usable.
@@ -57,7 +57,8 @@ export function collectCpuView(sources: Sources, options: RenderOptions): CpuVie
     const usable = cpuset.filter((c) => up.has(c));
     if (usable.length > 0) cpus = usable;
   }
-  return { cpus, quota: options.cfs ? quotaOf(sources) : Infinity };
+  // A daemon older than this bundle (a SIGUSR1 upgrade) passes no options: read the quota as it expects.
+  return { cpus, quota: options?.cfs === false ? Infinity : quotaOf(sources) };
 }
 
 /** The CPUs to show: the cpuset, cut to ceil(quota) of them with --enable-cfs (at least one). */
