@@ -39,6 +39,9 @@ export class FuseHost {
   private fuse: Fuse | undefined;
   private tree: Tree | undefined;
   private readonly mountedAt = new Date();
+  /** one pending sweep of the render cache, armed by stores only: nothing runs while nothing is cached */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private lastCachedAt = 0;
 
   constructor(
     readonly mountpoint: string,
@@ -83,7 +86,28 @@ export class FuseHost {
     return Fuse.renderCacheStats();
   }
 
+  /**
+   * Every entry holds an fd of its container's pid namespace: once entries can have expired, drop them,
+   * so a container that is gone is let go even if nothing reads again. One timer at a time, re-armed only
+   * while entries remain (at most twice after the last store); an idle daemon with an empty cache runs none.
+   */
+  private armSweep(): void {
+    this.lastCachedAt = Date.now();
+    if (this.sweepTimer) return;
+    const arm = (delayMs: number) => {
+      this.sweepTimer = setTimeout(() => {
+        this.sweepTimer = undefined;
+        // Entries stored since this timer was armed expire by the newest one's time: wait for that.
+        if (Fuse.renderCacheSweep() > 0) arm(Math.max(10, this.lastCachedAt + this.renderCacheMs + 10 - Date.now()));
+      }, delayMs);
+      this.sweepTimer.unref();
+    };
+    arm(this.renderCacheMs + 10);
+  }
+
   unmount(): Promise<void> {
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
     const fuse = this.fuse;
     if (!fuse) return Promise.resolve();
     this.fuse = undefined;
@@ -216,7 +240,9 @@ export class FuseHost {
           this.log.debug({ op: 'open', path, caller, bytes: result.content.length }, 'open');
           // Only world-readable files may be answered from the render cache: it is keyed by pid namespace,
           // and the permission check above is per caller.
-          cb(0, 0, result.content, (tree.files.get(path)! & 0o004) !== 0);
+          const cacheable = this.renderCacheMs > 0 && (tree.files.get(path)! & 0o004) !== 0;
+          cb(0, 0, result.content, cacheable);
+          if (cacheable) this.armSweep();
         } catch (err) {
           const errno = errnoOf(err);
           if (errno === Fuse.EIO) this.log.error({ op: 'open', path, caller, err }, 'open failed');

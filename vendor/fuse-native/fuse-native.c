@@ -539,6 +539,15 @@ NAPI_METHOD(fuse_native_render_cache) {
   return result;
 }
 
+// renderCacheSweep(): drops expired entries now (closing their namespaces' fds); returns how many remain.
+NAPI_METHOD(fuse_native_render_cache_sweep) {
+  pthread_mutex_lock(&render_cache_lock);
+  render_cache_sweep(monotonic_ns(), 0);
+  uint32_t left = render_cache_count;
+  pthread_mutex_unlock(&render_cache_lock);
+  NAPI_RETURN_UINT32(left)
+}
+
 // renderCacheStats(): [entries, hits, misses]
 NAPI_METHOD(fuse_native_render_cache_stats) {
   pthread_mutex_lock(&render_cache_lock);
@@ -1276,6 +1285,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_umount2)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_stats)
+  NAPI_EXPORT_FUNCTION(fuse_native_render_cache_sweep)
   NAPI_EXPORT_UINT32(mnt_detach)
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)

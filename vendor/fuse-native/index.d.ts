@@ -166,6 +166,8 @@ declare class Fuse {
    */
   static renderCache(ttlMs: number): Fuse.RenderCacheStats;
   static renderCacheStats(): Fuse.RenderCacheStats;
+  /** Drop expired render-cache entries now (each holds a namespace fd); returns how many remain. */
+  static renderCacheSweep(): number;
   static readonly EPERM: number;
   static readonly ENOENT: number;
   static readonly ESRCH: number;

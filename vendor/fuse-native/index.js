@@ -327,6 +327,11 @@ class Fuse extends Nanoresource {
     return { entries, hits, misses }
   }
 
+  // Drops expired entries now; returns how many remain.
+  static renderCacheSweep () {
+    return binding.fuse_native_render_cache_sweep()
+  }
+
   static renderCacheStats () {
     const [entries, hits, misses] = binding.fuse_native_render_cache_stats()
     return { entries, hits, misses }
