@@ -190,6 +190,19 @@ export function rssKiB(pid) {
   return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }
 
+/**
+ * Reads per second of concurrent `reader throughput` runs: all reads over the span from the first
+ * reader's start to the last one's end, both stamped by the readers (process start-up not counted).
+ * undefined unless every reader printed its stamps.
+ */
+export function readsPerSecond(outputs, readsEach) {
+  const stamps = outputs.map((o) => /start_ns (\d+) end_ns (\d+)/.exec(o)).filter(Boolean);
+  if (stamps.length !== outputs.length) return undefined;
+  const start = Math.min(...stamps.map((m) => Number(m[1])));
+  const end = Math.max(...stamps.map((m) => Number(m[2])));
+  return Math.round((outputs.length * readsEach) / ((end - start) / 1e9));
+}
+
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((sorted.length * p) / 100) - 1))];

@@ -18,7 +18,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildReader, containerCgroups, cpuTicks, HZ, ownCgroup, inContainer, lxcfsTsArgv, percentile, ROOT, sleep, startDaemon, workspace } from './lib.mjs';
+import { buildReader, containerCgroups, cpuTicks, HZ, ownCgroup, inContainer, lxcfsTsArgv, percentile, readsPerSecond, ROOT, sleep, startDaemon, workspace } from './lib.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const N = QUICK ? 50 : 1000; // reads per traced run
@@ -162,10 +162,9 @@ const throughput8 = async (target, path, env = {}) => {
   const per = QUICK ? 50 : 1000;
   const before = cpuTicks(target.pid);
   const outs = await Promise.all(Array.from({ length: 8 }, () => inContainer(cgroups, [READER, 'throughput', path, String(per)], env)));
-  const stamps = outs.map((o) => /start_ns (\d+) end_ns (\d+)/.exec(o.out)).filter(Boolean);
-  if (stamps.length !== 8) throw new Error(`throughput ${path}: ${outs.map((o) => o.err).join(' ')}`);
-  const span = (Math.max(...stamps.map((m) => Number(m[2]))) - Math.min(...stamps.map((m) => Number(m[1])))) / 1e9;
-  return { readsPerSecond: Math.round((8 * per) / span), daemonCpuUsPerRead: Math.round(((cpuTicks(target.pid) - before) * 1e6) / HZ / (8 * per)) };
+  const rate = readsPerSecond(outs.map((o) => o.out), per);
+  if (rate === undefined) throw new Error(`throughput ${path}: ${outs.map((o) => o.err).join(' ')}`);
+  return { readsPerSecond: rate, daemonCpuUsPerRead: Math.round(((cpuTicks(target.pid) - before) * 1e6) / HZ / (8 * per)) };
 };
 log('throughput ceiling');
 results.throughput8 = { 'empty-fs /empty': await throughput8(empty, join(mntEmpty, 'empty'), { BENCH_ALLOW_EMPTY: '1' }) };

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildReader, containerCgroups, cpuTicks, HZ, inContainer, lxcfsTsArgv, percentile, ROOT, rssKiB, sleep, startDaemon, workspace } from './lib.mjs';
+import { buildReader, containerCgroups, cpuTicks, HZ, inContainer, lxcfsTsArgv, percentile, readsPerSecond, ROOT, rssKiB, sleep, startDaemon, workspace } from './lib.mjs';
 
 const { values: args } = parseArgs({ options: { only: { type: 'string' }, files: { type: 'string' } } });
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -119,11 +119,8 @@ for (const readers of [2, 8]) {
     for (const target of targets) {
       const per = COUNTS.throughput[readers];
       const outs = await Promise.all(Array.from({ length: readers }, () => reader(target, 'throughput', file, per, per)));
-      const stamps = outs.map((o) => /start_ns (\d+) end_ns (\d+)/.exec(o)).filter(Boolean);
-      if (stamps.length !== readers) continue;
-      const start = Math.min(...stamps.map((m) => Number(m[1])));
-      const end = Math.max(...stamps.map((m) => Number(m[2])));
-      values[target.name] = Math.round((readers * per) / ((end - start) / 1e9));
+      const rate = readsPerSecond(outs, per);
+      if (rate !== undefined) values[target.name] = rate;
     }
     row(`throughput, ${readers} readers`, file, 'reads/s', values);
   }

@@ -82,6 +82,13 @@ export type Command =
   | { kind: 'version' }
   | { kind: 'error'; message: string };
 
+/** Options that change what the renderers produce: the daemon and `render` take the same ones. */
+const RENDER_OPTIONS = {
+  'disable-swap': { type: 'boolean', short: 'u', default: false },
+  'enable-loadavg': { type: 'boolean', short: 'l', default: false },
+  'enable-cfs': { type: 'boolean', default: false },
+} as const;
+
 function parseRenderCommand(argv: string[]): Command {
   let parsed;
   try {
@@ -91,9 +98,7 @@ function parseRenderCommand(argv: string[]): Command {
       strict: true,
       options: {
         pid: { type: 'string' },
-        'disable-swap': { type: 'boolean', short: 'u', default: false },
-        'enable-loadavg': { type: 'boolean', short: 'l', default: false },
-        'enable-cfs': { type: 'boolean', default: false },
+        ...RENDER_OPTIONS,
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -139,9 +144,7 @@ export function parseCommandLine(argv: string[]): Command {
       options: {
         foreground: { type: 'boolean', short: 'f', default: false },
         debug: { type: 'boolean', short: 'd', default: false },
-        'disable-swap': { type: 'boolean', short: 'u', default: false },
-        'enable-loadavg': { type: 'boolean', short: 'l', default: false },
-        'enable-cfs': { type: 'boolean', default: false },
+        ...RENDER_OPTIONS,
         'render-cache-ms': { type: 'string', default: '0' },
         pidfile: { type: 'string', short: 'p', default: DEFAULT_PIDFILE },
         o: { type: 'string', short: 'o', multiple: true, default: [] },

@@ -409,10 +409,16 @@ static uint32_t render_cache_bucket (const char *path, uint64_t ns) {
 }
 
 static void render_cache_free (render_cache_entry_t *e) {
-  render_cache_bytes -= e->len;
   close(e->ns_fd);
   free(e->path);
   free(e);
+}
+
+// Takes a listed entry out of the counts and frees it (its link is the caller's to undo). Lock held.
+static void render_cache_drop (render_cache_entry_t *e) {
+  render_cache_count--;
+  render_cache_bytes -= e->len;
+  render_cache_free(e);
 }
 
 // Drop expired entries (all entries with force). Called with the lock held.
@@ -423,8 +429,7 @@ static void render_cache_sweep (uint64_t now, int force) {
       render_cache_entry_t *e = *link;
       if (force || e->expires <= now) {
         *link = e->next;
-        render_cache_free(e);
-        render_cache_count--;
+        render_cache_drop(e);
       } else {
         link = &e->next;
       }
@@ -494,8 +499,7 @@ static void render_cache_store (fuse_thread_locals_t *l, const char *path, const
     render_cache_entry_t *old = *link;
     if (old->ns == e->ns && strcmp(old->path, path) == 0) {
       *link = old->next;
-      render_cache_free(old);
-      render_cache_count--;
+      render_cache_drop(old);
       break;
     }
   }
@@ -507,11 +511,19 @@ static void render_cache_store (fuse_thread_locals_t *l, const char *path, const
     e = NULL;
   }
   pthread_mutex_unlock(&render_cache_lock);
-  if (e != NULL) {
-    close(e->ns_fd);
-    free(e->path);
-    free(e);
+  if (e != NULL) render_cache_free(e);
+}
+
+// [entries, hits, misses] as a JS array.
+static napi_value render_cache_counters (napi_env env, const double counters[3]) {
+  napi_value result;
+  napi_create_array_with_length(env, 3, &result);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    napi_create_double(env, counters[i], &v);
+    napi_set_element(env, result, i, v);
   }
+  return result;
 }
 
 // renderCache(ttlMs): sets the time to live (0 turns the cache off) and empties the cache.
@@ -529,14 +541,7 @@ NAPI_METHOD(fuse_native_render_cache) {
   render_cache_ttl = (uint64_t) ttl_ms * 1000000ULL;
   render_cache_next_sweep = 0;
   pthread_mutex_unlock(&render_cache_lock);
-  napi_value result;
-  napi_create_array_with_length(env, 3, &result);
-  for (uint32_t i = 0; i < 3; i++) {
-    napi_value v;
-    napi_create_double(env, before[i], &v);
-    napi_set_element(env, result, i, v);
-  }
-  return result;
+  return render_cache_counters(env, before);
 }
 
 // renderCacheSweep(): drops expired entries now (closing their namespaces' fds); returns how many remain.
@@ -553,14 +558,7 @@ NAPI_METHOD(fuse_native_render_cache_stats) {
   pthread_mutex_lock(&render_cache_lock);
   double now[3] = { (double) render_cache_count, (double) render_cache_hits, (double) render_cache_misses };
   pthread_mutex_unlock(&render_cache_lock);
-  napi_value result;
-  napi_create_array_with_length(env, 3, &result);
-  for (uint32_t i = 0; i < 3; i++) {
-    napi_value v;
-    napi_create_double(env, now[i], &v);
-    napi_set_element(env, result, i, v);
-  }
-  return result;
+  return render_cache_counters(env, now);
 }
 
 FUSE_METHOD(open, 2, 3, (const char *path, struct fuse_file_info *info), {
