@@ -16,7 +16,8 @@ export interface ContainerRun {
 export function runInContainer(cgroupDirs: string[], mountpoint: string, script: string, timeoutMs = 60_000): Promise<ContainerRun> {
   const binds = [
     ...PROC_FILES.map((f) => `mount --bind "$MNT/proc/${f}" /proc/${f}`),
-    ...['cpu', 'io', 'memory'].map((f) => `mount --bind "$MNT/proc/pressure/${f}" /proc/pressure/${f}`),
+    // A kernel without PSI (or booted with psi=0) has no /proc/pressure to bind over.
+    ...['cpu', 'io', 'memory'].map((f) => `{ [ ! -e /proc/pressure/${f} ] || mount --bind "$MNT/proc/pressure/${f}" /proc/pressure/${f}; }`),
     'mount --bind "$MNT/sys/devices/system/cpu" /sys/devices/system/cpu',
   ].join(' && ');
   const join_ = cgroupDirs.map((d) => `echo $$ > ${JSON.stringify(join(d, 'cgroup.procs'))}`).join(' && ');

@@ -63,7 +63,10 @@ export async function startDaemon(opts: { args?: string[]; dir?: string; mountpo
     const deadline = Date.now() + 30_000;
     while (!logs().some((l) => l.msg === 'serving')) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`daemon exited early: ${err}${out}`);
-      if (Date.now() > deadline) throw new Error(`daemon not ready after 30 s: ${err}${out}`);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL'); // never leave a daemon behind a failed start
+        throw new Error(`daemon not ready after 30 s: ${err}${out}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
