@@ -5,7 +5,7 @@ import t from 'tap';
 import { readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, MAIN, mountsAt, run, scratchDir, startDaemon } from './helpers/daemon.js';
-import { createCgroup } from './helpers/cgroups.js';
+import { createContainer } from './helpers/cgroups.js';
 
 const MiB = 1024 * 1024;
 
@@ -13,10 +13,10 @@ function hostMemTotalKb(): number {
   return Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
 }
 
-/** Run argv as pid 1's descendant in a new pid+mount namespace inside cgroupDir, with meminfo bind-mounted. */
-function inContainer(cgroupDir: string, mountpoint: string, argv: string[]) {
-  const script = 'echo $$ > "$CG/cgroup.procs" && exec unshare -m --pid --fork sh -c \'mount --bind "$MNT/proc/meminfo" /proc/meminfo && exec "$@"\' container "$@"';
-  return run('env', [`CG=${cgroupDir}`, `MNT=${mountpoint}`, 'sh', '-c', script, 'join', ...argv]);
+/** Run argv as pid 1's descendant in a new pid+mount namespace inside cgroupDirs, with meminfo bind-mounted. */
+function inContainer(cgroupDirs: string[], mountpoint: string, argv: string[]) {
+  const script = 'for d in $CGS; do echo $$ > "$d/cgroup.procs" || exit 3; done; exec unshare -m --pid --fork sh -c \'mount --bind "$MNT/proc/meminfo" /proc/meminfo && exec "$@"\' container "$@"';
+  return run('env', [`CGS=${cgroupDirs.join(' ')}`, `MNT=${mountpoint}`, 'sh', '-c', script, 'join', ...argv]);
 }
 
 function freeTotalBytes(stdout: string): number {
@@ -45,16 +45,12 @@ t.test('command line', async (t) => {
 
 t.test('meminfo per container over a real mount', async (t) => {
   const daemon = await startDaemon();
-  const big = createCgroup('memory', 'lxcfs-ts-test-512m');
-  const small = createCgroup('memory', 'lxcfs-ts-test-256m');
   t.teardown(async () => {
     await daemon.stop();
-    big.remove();
-    small.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
-  big.set('memory.limit_in_bytes', String(512 * MiB));
-  small.set('memory.limit_in_bytes', String(256 * MiB));
+  const big = createContainer(t, '512m', { memoryBytes: 512 * MiB });
+  const small = createContainer(t, '256m', { memoryBytes: 256 * MiB });
   const meminfo = join(daemon.mountpoint, 'proc/meminfo');
 
   const listing = run('ls', ['-la', join(daemon.mountpoint, 'proc')]);
@@ -65,16 +61,16 @@ t.test('meminfo per container over a real mount', async (t) => {
   t.equal(hostView.code, 0);
   t.match(hostView.stdout, new RegExp(`^MemTotal:\\s+${hostMemTotalKb()} kB$`, 'm'), 'a host process sees the host MemTotal');
 
-  const freeBig = inContainer(big.dir, daemon.mountpoint, ['free', '-b']);
+  const freeBig = inContainer(big.dirs, daemon.mountpoint, ['free', '-b']);
   t.equal(freeBig.code, 0, freeBig.stderr);
   t.equal(freeTotalBytes(freeBig.stdout), 512 * MiB, 'free -b in the 512 MiB container');
 
-  const freeSmall = inContainer(small.dir, daemon.mountpoint, ['free', '-b']);
+  const freeSmall = inContainer(small.dirs, daemon.mountpoint, ['free', '-b']);
   t.equal(freeSmall.code, 0, freeSmall.stderr);
   t.equal(freeTotalBytes(freeSmall.stdout), 256 * MiB, 'free -b in the 256 MiB container');
 
   // A process moved into a tighter child cgroup still sees its container (the pid namespace's init).
-  const py = inContainer(small.dir, daemon.mountpoint, [
+  const py = inContainer(small.dirs, daemon.mountpoint, [
     'python3',
     '-c',
     // Two opens are two renders: usage lines (MemFree, Cached...) may move between them, so compare the
@@ -84,7 +80,7 @@ t.test('meminfo per container over a real mount', async (t) => {
   t.equal(py.code, 0, py.stderr);
   t.match(py.stdout, /^True True True MemTotal:\s+262144 kB MemTotal:\s+262144 kB$/m, 'Python read() and 1 KiB chunks agree');
 
-  const head = inContainer(big.dir, daemon.mountpoint, ['head', '-c', '24', '/proc/meminfo']);
+  const head = inContainer(big.dirs, daemon.mountpoint, ['head', '-c', '24', '/proc/meminfo']);
   t.equal(head.stdout, 'MemTotal:         524288', 'head -c');
 
   const nobody = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', meminfo]);

@@ -4,16 +4,14 @@
 
 import t from 'tap';
 import { join } from 'node:path';
-import { createCgroup } from './helpers/cgroups.js';
+import { createContainer, type Teardown } from './helpers/cgroups.js';
 import { runInContainer } from './helpers/container.js';
 import { cleanup, MAIN, run, startDaemon } from './helpers/daemon.js';
 
 const MiB = 1024 * 1024;
 
-function memoryBox(name: string, limitMiB: number) {
-  const memory = createCgroup('memory', `lxcfs-ts-test-${name}`);
-  memory.set('memory.limit_in_bytes', String(limitMiB * MiB));
-  return memory;
+function memoryBox(t: Teardown, name: string, limitMiB: number) {
+  return createContainer(t, name, { memoryBytes: limitMiB * MiB });
 }
 
 /** The daemon's render-cache counters, via `lxcfs-ts status` after a SIGUSR1 refreshed them. */
@@ -29,15 +27,14 @@ async function cacheStats(d: Awaited<ReturnType<typeof startDaemon>>): Promise<{
 
 t.test('repeated reads within the window: one rendering, served again natively', async (t) => {
   const daemon = await startDaemon({ args: ['--render-cache-ms', '400'] });
-  const box = memoryBox('cache', 192);
+  const box = memoryBox(t, 'cache', 192);
   t.teardown(async () => {
     await daemon.stop();
-    box.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
   // uptime changes every 10 ms: equal texts 50 ms apart can only come from the cache; 600 ms later
   // (past the 400 ms window) it is rendered again.
-  const r = await runInContainer([box.dir], daemon.mountpoint, 'a=$(cat /proc/uptime); sleep 0.05; b=$(cat /proc/uptime); sleep 0.6; c=$(cat /proc/uptime); echo "$a|$b|$c"; free -b | grep Mem:');
+  const r = await runInContainer(box.dirs, daemon.mountpoint, 'a=$(cat /proc/uptime); sleep 0.05; b=$(cat /proc/uptime); sleep 0.6; c=$(cat /proc/uptime); echo "$a|$b|$c"; free -b | grep Mem:');
   t.equal(r.code, 0, r.stderr);
   const [a, b, c] = r.stdout.split('\n')[0]!.split('|');
   t.match(a, /^\d+\.\d\d \d+\.\d\d$/);
@@ -55,27 +52,24 @@ t.test('repeated reads within the window: one rendering, served again natively',
 
 t.test('two containers never see each other\'s cached content', async (t) => {
   const daemon = await startDaemon({ args: ['--render-cache-ms', '2000'] });
-  const small = memoryBox('cache-small', 128);
-  const big = memoryBox('cache-big', 384);
+  const small = memoryBox(t, 'cache-small', 128);
+  const big = memoryBox(t, 'cache-big', 384);
   t.teardown(async () => {
     await daemon.stop();
-    small.remove();
-    big.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
   // Interleaved, inside the 2 s window: each container reads twice.
   const script = 'for i in 1 2; do head -1 /proc/meminfo; sleep 0.1; done';
-  const [s, b] = await Promise.all([runInContainer([small.dir], daemon.mountpoint, script), runInContainer([big.dir], daemon.mountpoint, script)]);
+  const [s, b] = await Promise.all([runInContainer(small.dirs, daemon.mountpoint, script), runInContainer(big.dirs, daemon.mountpoint, script)]);
   t.same(s.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['MemTotal: 131072 kB', 'MemTotal: 131072 kB']);
   t.same(b.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['MemTotal: 393216 kB', 'MemTotal: 393216 kB']);
 });
 
 t.test('SIGUSR2 and SIGUSR1 empty the cache; root-only files and write opens bypass it', async (t) => {
   const daemon = await startDaemon({ args: ['--render-cache-ms', '5000'] });
-  const box = memoryBox('cache-flush', 160);
+  const box = memoryBox(t, 'cache-flush', 160);
   t.teardown(async () => {
     await daemon.stop();
-    box.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
   // One container (one pid namespace) throughout: it reads meminfo (cached for 5 s), the test toggles
@@ -83,7 +77,7 @@ t.test('SIGUSR2 and SIGUSR1 empty the cache; root-only files and write opens byp
   const fifo = join(daemon.dir, 'go');
   run('mkfifo', [fifo]);
   const pending = runInContainer(
-    [box.dir],
+    box.dirs,
     daemon.mountpoint,
     `head -1 /proc/meminfo; echo ready > ${fifo}.ready; cat ${fifo} >/dev/null; head -1 /proc/meminfo; (echo x > /proc/meminfo) 2>&1 | grep -c 'Read-only'`,
   );
@@ -101,7 +95,7 @@ t.test('SIGUSR2 and SIGUSR1 empty the cache; root-only files and write opens byp
   // slabinfo is 0400: the binding never caches it (the permission check is per caller), whatever mode.
   daemon.child.kill('SIGUSR2'); // virtualization back on
   const before = await cacheStats(daemon);
-  await runInContainer([box.dir], daemon.mountpoint, 'cat /proc/slabinfo >/dev/null 2>&1; cat /proc/slabinfo > /dev/null 2>&1');
+  await runInContainer(box.dirs, daemon.mountpoint, 'cat /proc/slabinfo >/dev/null 2>&1; cat /proc/slabinfo > /dev/null 2>&1');
   const after = await cacheStats(daemon);
   t.equal(after.hits, before.hits, 'no hit for a root-only file');
   t.equal(after.entries, 0, 'the second SIGUSR2 emptied the cache, and nothing root-only was stored since');
@@ -118,10 +112,9 @@ t.test('--render-cache-ms is validated', async (t) => {
 
 t.test('entries of namespaces that are gone are dropped: descriptors stay flat', async (t) => {
   const daemon = await startDaemon({ args: ['--render-cache-ms', '4000'] });
-  const box = memoryBox('cache-churn', 128);
+  const box = memoryBox(t, 'cache-churn', 128);
   t.teardown(async () => {
     await daemon.stop();
-    box.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
   const fds = () => run('ls', [`/proc/${daemon.child.pid}/fd`]).stdout.split('\n').filter(Boolean).length;
@@ -129,7 +122,7 @@ t.test('entries of namespaces that are gone are dropped: descriptors stay flat',
   // 25 short-lived containers (each its own pid namespace), all within the 4 s window: each cached entry
   // holds its namespace open.
   const start = Date.now();
-  for (let i = 0; i < 25; i++) await runInContainer([box.dir], daemon.mountpoint, 'head -1 /proc/meminfo >/dev/null; head -1 /proc/uptime >/dev/null');
+  for (let i = 0; i < 25; i++) await runInContainer(box.dirs, daemon.mountpoint, 'head -1 /proc/meminfo >/dev/null; head -1 /proc/uptime >/dev/null');
   const busy = fds();
   if (Date.now() - start < 3500) t.ok(busy >= baseline + 25, `entries hold their namespaces while fresh (${baseline} -> ${busy} fds)`);
   else t.ok(busy > baseline, `a slow machine: some entries expired during the loop (${baseline} -> ${busy} fds)`);
@@ -143,16 +136,15 @@ t.test('under load: concurrent containers, flushes racing the hits, never anothe
   // A window long enough that a loaded machine still gets hits between two flushes.
   const daemon = await startDaemon({ args: ['--render-cache-ms', '100'] });
   const limits = [96, 112, 144, 176];
-  const boxes = limits.map((mib, i) => memoryBox(`cache-race-${i}`, mib));
+  const boxes = limits.map((mib, i) => memoryBox(t, `cache-race-${i}`, mib));
   t.teardown(async () => {
     await daemon.stop();
-    for (const b of boxes) b.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
   const hostTotal = /^MemTotal:\s+(\d+) kB$/m.exec(run('cat', ['/proc/meminfo']).stdout)![1];
   // Each container: 2 readers x 400 reads of MemTotal, printed as a histogram of what was seen.
   const loop = 'for i in $(seq 400); do head -1 /proc/meminfo || echo FAILED; done';
-  const readers = boxes.map((b) => runInContainer([b.dir], daemon.mountpoint, `(${loop}) & (${loop}); wait`, 120_000));
+  const readers = boxes.map((b) => runInContainer(b.dirs, daemon.mountpoint, `(${loop}) & (${loop}); wait`, 120_000));
   // Meanwhile: passthrough on and off every 120 ms (each toggle empties the cache).
   let toggles = 0;
   let done = false;
