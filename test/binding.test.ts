@@ -141,6 +141,49 @@ t.test('st_size 0 files read whole under direct_io', async (t) => {
   }
 });
 
+t.test('seq_file semantics: a read at offset 0 after the first renders again, offsets > 0 continue it', async (t) => {
+  const { mnt, start } = fixture(t);
+  await start();
+  // Each rendering of /gen is 1000 lines of 16 bytes "gen NNN how   \n" (NNN counts renderings).
+  const py = run('python3', [
+    '-c',
+    [
+      'import os,sys',
+      'fd=os.open(sys.argv[1]+"/gen",os.O_RDONLY)',
+      'out=[]',
+      'out.append(os.pread(fd,16,0))      # the first read at 0: what open rendered',
+      'out.append(os.pread(fd,16,0))      # pread at 0 again: a rewind',
+      'out.append(os.pread(fd,16,4096))   # offset > 0: the same rendering',
+      'os.lseek(fd,0,0); out.append(os.read(fd,16))  # lseek + read: a rewind',
+      'out.append(os.read(fd,16))         # the next bytes of that rendering',
+      'os.lseek(fd,0,0); whole=b""',
+      'while True:',
+      '  b=os.read(fd,1000)                # a rewind, then chunks of it',
+      '  if not b: break',
+      '  whole+=b',
+      'out.append(str(len(whole)).encode()); out.append(b",".join(sorted(set(whole.splitlines()))))',
+      'print("|".join(x.decode().strip() for x in out))',
+    ].join('\n'),
+    mnt,
+  ]);
+  t.equal(py.code, 0, py.stderr);
+  t.equal(py.stdout.trim(), 'gen 001 open|gen 002 rewind|gen 002 rewind|gen 003 rewind|gen 003 rewind|16000|gen 004 rewind', 'each rewind a new rendering, chunks from one rendering');
+
+  // A rewind that fails fails that read with the errno; reads past offset 0 keep the last good content.
+  const failing = run('python3', [
+    '-c',
+    'import os,sys\nfd=os.open(sys.argv[1]+"/failing",os.O_RDONLY)\nprint(os.pread(fd,100,0))\ntry:\n  os.pread(fd,100,0)\nexcept OSError as e:\n  print("errno", e.errno)\nprint(os.pread(fd,100,5))',
+    mnt,
+  ]);
+  t.equal(failing.stdout, "b'made at open\\n'\nerrno 5\nb'at open\\n'\n", 'EIO for the failed rewind, the old content at offset 5');
+
+  // cat (open, read to EOF, close) renders once per open: no rewind.
+  const before = run('python3', ['-c', 'import os,sys\nprint(os.pread(os.open(sys.argv[1]+"/gen",os.O_RDONLY),16,0).decode().strip())', mnt]).stdout.trim();
+  const catted = run('cat', [join(mnt, 'gen')]).stdout;
+  t.equal(new Set(catted.split('\n').filter(Boolean)).size, 1, 'cat sees one rendering');
+  t.equal(catted.slice(0, 7), `gen ${String(Number(before.slice(4, 7)) + 1).padStart(3, '0')}`, 'the one its open made');
+});
+
 t.test('libfuse comes from beside the addon, with any system libfuse hidden', async (t) => {
   const dynamic = run('readelf', ['-d', join(ADDON_DIR, 'fuse.node')]).stdout;
   t.match(dynamic, /\(NEEDED\).*\[libfuse\.so\.2\]/, 'the addon needs libfuse.so.2');

@@ -4,6 +4,9 @@
 //            so every stat reaches getattr)
 //   /big     100000 bytes of numbered lines, st_size 0, served through JS read calls
 //   /native  the same content handed to the binding at open (read and release served natively)
+//   /gen     native content "gen NNN" + open|rewind, 1000 lines of 16 bytes: NNN counts the renderings (opens
+//            and rewinds), so a reader sees which rendering each byte came from
+//   /failing native content at open; every rewind fails with EIO
 // Usage: node echo-fs.cjs MOUNTPOINT [--no-force]
 // Prints "ready libfuse=<path of the libfuse this process loaded>" once mounted. SIGTERM unmounts and then
 // lets the process end by itself (nothing may hold the event loop after unmount); "unmounted" is printed.
@@ -18,7 +21,12 @@ const big = Buffer.from(Array.from({ length: 10000 }, (_, i) => `line ${String(i
 const handles = new Map()
 let next = 1
 
-const FILES = new Set(['/whoami', '/statme', '/big', '/native'])
+const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing'])
+let generation = 0
+const genContent = (how) => {
+  const line = `gen ${String(++generation).padStart(3, '0')} ${how.padEnd(7)}\n` // 16 bytes
+  return Buffer.from(line.repeat(1000))
+}
 
 const ops = {
   getattr (p, cb, caller) {
@@ -34,9 +42,15 @@ const ops = {
   open (p, flags, cb, caller) {
     if (!FILES.has(p)) return cb(Fuse.ENOENT)
     if (p === '/native') return cb(0, 0, big)
+    if (p === '/gen') return cb(0, 0, genContent('open'))
+    if (p === '/failing') return cb(0, 0, Buffer.from('made at open\n'))
     const content = p === '/big' ? big : Buffer.from(`${caller.pid} ${caller.uid} ${caller.gid}\n`)
     handles.set(next, content)
     cb(0, next++)
+  },
+  rewind (p, cb) {
+    if (p === '/gen') return cb(0, 0, genContent('rewind'))
+    cb(Fuse.EIO)
   },
   read (p, fd, buf, len, pos, cb) {
     const content = handles.get(fd)

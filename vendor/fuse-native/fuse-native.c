@@ -205,6 +205,8 @@ typedef struct {
   uint32_t caller_gid;
   // lxcfs-ts: the caller's pid namespace (inode) when its open may be cached, else 0 (render cache)
   uint64_t cache_ns;
+  // lxcfs-ts: during a read at offset 0 that re-renders (PATCHES.md 12), the open file being refreshed
+  void *rewind_file;
   // lxcfs-ts: next entry on fuse_thread_t.free_locals while unused
   void *next_free;
 } fuse_thread_locals_t;
@@ -322,30 +324,90 @@ FUSE_METHOD_VOID(access, 2, 0, (const char *path, int mode), {
 })
 
 // lxcfs-ts: content handed over at open is kept natively and served by read/release on the FUSE thread,
-// without a hand-off to JS. Its handle is the buffer's address tagged with bit 63, which no user-space
-// pointer and no int32 handle from JS has.
+// without a hand-off to JS (PATCHES.md 7). Its handle is the address of a native_file_t tagged with bit
+// 63, which no user-space pointer has; handles from JS are stored as unsigned 32-bit values, so they never
+// have it either.
+//
+// seq_file semantics (PATCHES.md 12), as the kernel's own /proc files and LXCFS behave: the first read at
+// offset 0 is answered from the content made at open; every later read at offset 0 (lseek(fd, 0) + read,
+// pread(fd, .., 0): how top, vmstat, free -s and htop sample) asks JS to render the file again and
+// replaces the content; reads at offset > 0 continue the latest rendering, so a reader going through the
+// file in chunks sees one consistent snapshot.
 #define NATIVE_CONTENT_TAG (1ULL << 63)
 
 typedef struct {
+  pthread_mutex_t lock; // content may be replaced by a rewind while another thread reads the same handle
+  int served;           // a read at offset 0 was answered from the current content
   size_t len;
-  char data[];
-} native_content_t;
+  char *data;
+} native_file_t;
 
 static int is_native_content (struct fuse_file_info *info) {
   return info != NULL && (info->fh & NATIVE_CONTENT_TAG) != 0;
 }
 
-static native_content_t *native_content_of (struct fuse_file_info *info) {
-  return (native_content_t *) (uintptr_t) (info->fh & ~NATIVE_CONTENT_TAG);
+static native_file_t *native_file_of (struct fuse_file_info *info) {
+  return (native_file_t *) (uintptr_t) (info->fh & ~NATIVE_CONTENT_TAG);
 }
 
-static int native_content_read (char *buf, size_t len, off_t offset, struct fuse_file_info *info) {
-  native_content_t *content = native_content_of(info);
+// Takes ownership of data (malloc'd). NULL when out of memory (data is then freed).
+static native_file_t *native_file_new (char *data, size_t len) {
+  native_file_t *f = malloc(sizeof(native_file_t));
+  if (f == NULL) {
+    free(data);
+    return NULL;
+  }
+  pthread_mutex_init(&f->lock, NULL);
+  f->served = 0;
+  f->len = len;
+  f->data = data;
+  return f;
+}
+
+static void native_file_free (native_file_t *f) {
+  pthread_mutex_destroy(&f->lock);
+  free(f->data);
+  free(f);
+}
+
+// Replaces the content with data (malloc'd, owned from now on): the next read at offset 0 serves it.
+static void native_file_replace (native_file_t *f, char *data, size_t len) {
+  pthread_mutex_lock(&f->lock);
+  char *old = f->data;
+  f->data = data;
+  f->len = len;
+  f->served = 0;
+  pthread_mutex_unlock(&f->lock);
+  free(old);
+}
+
+// A copy of len bytes (malloc(0) may return NULL: always allocate at least one byte).
+static char *copy_bytes (const char *data, size_t len) {
+  char *copy = malloc(len > 0 ? len : 1);
+  if (copy != NULL && len > 0) memcpy(copy, data, len);
+  return copy;
+}
+
+// 1 when this read must render again first: at offset 0, after an earlier read at offset 0.
+static int native_file_needs_rewind (native_file_t *f, off_t offset) {
+  if (offset != 0) return 0;
+  pthread_mutex_lock(&f->lock);
+  int served = f->served;
+  pthread_mutex_unlock(&f->lock);
+  return served;
+}
+
+static int native_file_read (native_file_t *f, char *buf, size_t len, off_t offset) {
   if (offset < 0) return -EINVAL;
-  if ((size_t) offset >= content->len) return 0;
-  size_t n = content->len - (size_t) offset;
-  if (n > len) n = len;
-  memcpy(buf, content->data + offset, n);
+  pthread_mutex_lock(&f->lock);
+  if (offset == 0) f->served = 1;
+  size_t n = 0;
+  if ((size_t) offset < f->len) {
+    n = f->len - (size_t) offset;
+    if (n > len) n = len;
+    memcpy(buf, f->data + offset, n);
+  }
+  pthread_mutex_unlock(&f->lock);
   return (int) n;
 }
 
@@ -438,33 +500,42 @@ static void render_cache_sweep (uint64_t now, int force) {
   render_cache_next_sweep = now + render_cache_ttl;
 }
 
-// On the FUSE thread, before the hand-off: answers the open from the cache when it can (returns 1).
-static int render_cache_open (fuse_thread_locals_t *l, const char *path, struct fuse_file_info *info) {
+// On the FUSE thread, before the hand-off: a copy of the cached rendering of path for the caller's pid
+// namespace (malloc'd, *len_out set), or NULL when there is none (an open or rewind then goes to JS).
+static char *render_cache_lookup (fuse_thread_locals_t *l, const char *path, int flags, size_t *len_out) {
   l->cache_ns = 0;
-  if (render_cache_ttl == 0 || info == NULL) return 0;
-  if ((info->flags & O_ACCMODE) != O_RDONLY || (info->flags & O_TRUNC)) return 0;
+  if (render_cache_ttl == 0) return NULL;
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return NULL;
   uint64_t ns = pid_ns_of(l->caller_pid, NULL);
-  if (ns == 0 || ns == render_cache_own_ns) return 0;
+  if (ns == 0 || ns == render_cache_own_ns) return NULL;
   l->cache_ns = ns;
-  int served = 0;
+  char *copy = NULL;
   uint64_t now = monotonic_ns();
   pthread_mutex_lock(&render_cache_lock);
   if (now >= render_cache_next_sweep) render_cache_sweep(now, 0);
   for (render_cache_entry_t *e = render_cache[render_cache_bucket(path, ns)]; e != NULL; e = e->next) {
     if (e->ns != ns || e->expires <= now || strcmp(e->path, path) != 0) continue;
-    native_content_t *content = malloc(sizeof(native_content_t) + e->len);
-    if (content != NULL) {
-      content->len = e->len;
-      memcpy(content->data, e->data, e->len);
-      info->fh = ((uint64_t) (uintptr_t) content) | NATIVE_CONTENT_TAG;
-      served = 1;
-    }
+    copy = copy_bytes(e->data, e->len);
+    if (copy != NULL) *len_out = e->len;
     break;
   }
-  if (served) render_cache_hits++;
+  if (copy != NULL) render_cache_hits++;
   else render_cache_misses++;
   pthread_mutex_unlock(&render_cache_lock);
-  return served;
+  return copy;
+}
+
+// Answers an open from the render cache when it can (returns 1).
+static int render_cache_open (fuse_thread_locals_t *l, const char *path, struct fuse_file_info *info) {
+  l->cache_ns = 0;
+  if (info == NULL) return 0;
+  size_t len = 0;
+  char *copy = render_cache_lookup(l, path, info->flags, &len);
+  if (copy == NULL) return 0;
+  native_file_t *f = native_file_new(copy, len);
+  if (f == NULL) return 0;
+  info->fh = ((uint64_t) (uintptr_t) f) | NATIVE_CONTENT_TAG;
+  return 1;
 }
 
 // On the main thread, when JS answered an open with cacheable content.
@@ -561,9 +632,11 @@ NAPI_METHOD(fuse_native_render_cache_stats) {
   return render_cache_counters(env, now);
 }
 
-FUSE_METHOD(open, 2, 3, (const char *path, struct fuse_file_info *info), {
+// The third argument tells JS whether this is an open (false) or a rewind of an open file (true).
+FUSE_METHOD(open, 3, 3, (const char *path, struct fuse_file_info *info), {
   l->path = path;
   l->info = info;
+  l->rewind_file = NULL;
   if (render_cache_open(l, path, info)) return 0;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
@@ -572,6 +645,7 @@ FUSE_METHOD(open, 2, 3, (const char *path, struct fuse_file_info *info), {
   } else {
     napi_create_uint32(env, 0, &(argv[3]));
   }
+  napi_get_boolean(env, l->rewind_file != NULL, &(argv[4]));
 }, {
   NAPI_ARGV_INT32(fd, 2)
   bool has_content = false;
@@ -580,21 +654,46 @@ FUSE_METHOD(open, 2, 3, (const char *path, struct fuse_file_info *info), {
     char *data;
     size_t len;
     napi_get_buffer_info(env, argv[3], (void **) &data, &len);
-    native_content_t *content = malloc(sizeof(native_content_t) + len);
-    if (content == NULL) {
+    char *copy = copy_bytes(data, len);
+    native_file_t *rewound = (native_file_t *) l->rewind_file;
+    if (copy == NULL) {
       res = -ENOMEM;
+    } else if (rewound != NULL) {
+      native_file_replace(rewound, copy, len);
     } else {
-      content->len = len;
-      memcpy(content->data, data, len);
-      l->info->fh = ((uint64_t) (uintptr_t) content) | NATIVE_CONTENT_TAG;
-      bool cacheable = false;
-      if (argc > 4) napi_get_value_bool(env, argv[4], &cacheable);
-      if (cacheable) render_cache_store(l, l->path, data, len);
+      native_file_t *f = native_file_new(copy, len);
+      if (f == NULL) res = -ENOMEM;
+      else l->info->fh = ((uint64_t) (uintptr_t) f) | NATIVE_CONTENT_TAG;
     }
-  } else if (fd != 0) {
-    l->info->fh = fd;
+    bool cacheable = false;
+    if (res == 0 && argc > 4) napi_get_value_bool(env, argv[4], &cacheable);
+    if (cacheable) render_cache_store(l, l->path, data, len);
+  } else if (res == 0 && l->rewind_file != NULL) {
+    res = -EIO; // a rewind must come back with content
+  } else if (fd > 0) {
+    l->info->fh = (uint32_t) fd; // never bit 63: a negative int32 would sign-extend into the tag
   }
 })
+
+// A read at offset 0 after an earlier one: render the file again (from the render cache, or by handing the
+// request to JS as a rewind open), then serve the new content. Runs on the FUSE thread.
+static int native_file_rewind (fuse_thread_locals_t *l, const char *path, struct fuse_file_info *info, native_file_t *f) {
+  size_t len = 0;
+  char *copy = render_cache_lookup(l, path, O_RDONLY, &len);
+  if (copy != NULL) {
+    native_file_replace(f, copy, len);
+    return 0;
+  }
+  l->path = path;
+  l->info = info;
+  l->rewind_file = f;
+  l->op = op_open;
+  l->op_fn = fuse_native_dispatch_open;
+  uv_async_send(&(l->async));
+  uv_sem_wait(&(l->sem));
+  l->rewind_file = NULL;
+  return l->res;
+}
 
 FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
   l->path = path;
@@ -624,8 +723,8 @@ FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info 
   napi_create_uint32(env, l->mode, &(argv[3]));
 }, {
   NAPI_ARGV_INT32(fd, 2)
-  if (fd != 0) {
-    l->info->fh = fd;
+  if (fd > 0) {
+    l->info->fh = (uint32_t) fd; // lxcfs-ts: never bit 63 (the native content tag), see open
   }
 })
 
@@ -641,7 +740,7 @@ FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2]),
 
 FUSE_METHOD_VOID(release, 2, 0, (const char *path, struct fuse_file_info *info), {
   if (is_native_content(info)) {
-    free(native_content_of(info));
+    native_file_free(native_file_of(info));
     return 0;
   }
   l->path = path;
@@ -668,7 +767,14 @@ FUSE_METHOD_VOID(releasedir, 2, 0, (const char *path, struct fuse_file_info *inf
 })
 
 FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {
-  if (is_native_content(info)) return native_content_read(buf, len, offset, info);
+  if (is_native_content(info)) {
+    native_file_t *f = native_file_of(info);
+    if (native_file_needs_rewind(f, offset)) {
+      int r = native_file_rewind(l, path, info, f);
+      if (r < 0) return r;
+    }
+    return native_file_read(f, buf, len, offset);
+  }
   l->path = path;
   l->buf = buf;
   l->len = len;

@@ -75,11 +75,17 @@ declare namespace Fuse {
     removexattr?(path: string, name: string, cb: Done, caller: Caller): void;
     /**
      * cb(0, fd) as upstream, or cb(0, 0, content) (lxcfs-ts patch): the binding copies the whole content
-     * and serves read and release for this open natively, without calling JS.
+     * and serves read and release for this open natively, without calling JS. `cacheable`: with the render
+     * cache on (Fuse.renderCache), later opens of this path from the caller's pid namespace may be answered
+     * with this content, natively, until it expires (lxcfs-ts patch).
      */
-    /** `cacheable`: with the render cache on (Fuse.renderCache), later opens of this path from the caller's
-     * pid namespace may be answered with this content, natively, until it expires (lxcfs-ts patch). */
     open?(path: string, flags: number, cb: (code: number, fd?: number, content?: Buffer, cacheable?: boolean) => void, caller: Caller): void;
+    /**
+     * lxcfs-ts patch (PATCHES.md 12): a read at offset 0 of content given by `open`, after an earlier read
+     * at offset 0 (a reader that rewinds, like top and vmstat). cb(0, 0, content[, cacheable]) replaces the
+     * content the handle serves; cb(errno) fails that read. Without this op, `open` is called instead.
+     */
+    rewind?(path: string, cb: (code: number, fd?: number, content?: Buffer, cacheable?: boolean) => void, caller: Caller): void;
     opendir?(path: string, flags: number, cb: (code: number, fd?: number) => void, caller: Caller): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrCode: number) => void, caller: Caller): void;

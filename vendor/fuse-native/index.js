@@ -486,11 +486,16 @@ class Fuse extends Nanoresource {
 
   // lxcfs-ts: cb(0, 0, buffer) hands the file's whole content to the native side, which then serves
   // read and release itself (no JS round trip); cb(0, fd) keeps upstream's behaviour.
-  _op_open (signal, path, flags) {
-    this.ops.open(path, flags, (err, fd, content, cacheable) => {
+  // A rewind (a read at offset 0 of native content already read once, PATCHES.md 12) asks for the content
+  // again: ops.rewind(path, cb, caller) if defined, else ops.open with the file's flags. Its cb must give
+  // content (a buffer), or an error, which the read then returns.
+  _op_open (signal, path, flags, rewind) {
+    const done = (err, fd, content, cacheable) => {
       if (Buffer.isBuffer(content)) return signal(err, fd || 0, content, cacheable === true)
       return signal(err, fd)
-    })
+    }
+    if (rewind && this.ops.rewind) this.ops.rewind(path, done)
+    else this.ops.open(path, flags, done)
   }
 
   _op_opendir (signal, path, flags) {
