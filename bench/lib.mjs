@@ -1,12 +1,14 @@
-// Shared pieces of the benchmarks (bench/run.mjs, bench/profile.mjs): the C reader, daemons on temporary
-// mountpoints, a container-like set of scratch cgroups under our own, and readers run inside it in a fresh
-// pid namespace. Everything started or created is registered for cleanup, which also runs on failure.
+// Shared pieces of the benchmarks (bench/run.mjs, bench/profile.mjs, bench/fleet.mjs): the C readers,
+// daemons on temporary mountpoints, container-like sets of scratch cgroups under our own, and readers run
+// inside them in a fresh pid namespace. Everything started or created is registered for cleanup, which
+// also runs on failure.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { detectLayout, parseMountinfo, parseProcCgroup } from 'node-cgroups-parser';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const HZ = 100; // USER_HZ: clock ticks in /proc/<pid>/stat
@@ -186,6 +188,13 @@ export function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of proc(5)
 }
 
+/** utime + stime + cutime + cstime: also the CPU of children it waited for (LXCFS forks into pid namespaces). */
+export function cpuTicksWithChildren(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]); // fields 14-17 of proc(5)
+}
+
 export function rssKiB(pid) {
   return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }
@@ -206,4 +215,136 @@ export function readsPerSecond(outputs, readsEach) {
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((sorted.length * p) / 100) - 1))];
+}
+
+// ---- fleet bench (bench/fleet.mjs): cgroups on v1, hybrid and v2 hosts, the fleet reader, fd counts ----
+
+/** Compile bench/fleet-reader.c into the workspace. */
+export function buildFleetReader(ws) {
+  const out = join(ws.dir, 'fleet-reader');
+  const cc = spawnSync('gcc', ['-O2', '-pthread', '-o', out, join(ROOT, 'bench/fleet-reader.c')], { encoding: 'utf8' });
+  if (cc.error || cc.status !== 0) throw new Error(`cannot compile bench/fleet-reader.c (gcc needed): ${cc.error?.message ?? cc.stderr}`);
+  return out;
+}
+
+/** Open file descriptors of a process. */
+export function fdCount(pid) {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * Where a container's cgroups go, from mountinfo and /proc/self/cgroup text: one entry per hierarchy,
+ * { version: 1|2, controllers, parent } with `parent` our own cgroup's directory in that hierarchy. A
+ * controller goes to the v1 hierarchy it is bound to (v1, hybrid), else to cgroup2 (v2; cpuacct has no
+ * v2 controller: every cgroup2 directory has cpu.stat). Throws when memory has nowhere to go.
+ */
+export function cgroupPlan(mountinfoText, procCgroupText, controllers = ['memory', 'cpu', 'cpuacct', 'cpuset']) {
+  const layout = detectLayout(parseMountinfo(mountinfoText));
+  const own = parseProcCgroup(procCgroupText);
+  const dirOf = (hierarchy, path) => {
+    if (path === undefined) return undefined;
+    const rel = relative(hierarchy.root, path);
+    if (rel.startsWith('..')) throw new Error(`our cgroup ${path} is outside the mounted ${hierarchy.mountPoint} (root ${hierarchy.root})`);
+    return join(hierarchy.mountPoint, rel);
+  };
+  const groups = new Map(); // mountPoint -> entry
+  for (const controller of controllers) {
+    const v1 = layout.v1.get(controller);
+    let hierarchy, path;
+    if (v1) {
+      hierarchy = v1;
+      path = own.find((e) => e.hierarchyId !== 0 && e.controllers.includes(controller))?.path;
+    } else if (layout.unified && controller !== 'cpuacct') {
+      hierarchy = layout.unified;
+      path = own.find((e) => e.hierarchyId === 0 && e.controllers.length === 0)?.path;
+    } else continue;
+    const parent = dirOf(hierarchy, path);
+    if (parent === undefined) continue;
+    const entry = groups.get(hierarchy.mountPoint) ?? { version: hierarchy.version, controllers: [], parent };
+    entry.controllers.push(controller);
+    groups.set(hierarchy.mountPoint, entry);
+  }
+  const plan = [...groups.values()];
+  if (!plan.some((g) => g.controllers.includes('memory'))) throw new Error(`no memory cgroup hierarchy (${layout.kind} layout): the fleet bench needs the memory controller on cgroup v1 or v2`);
+  return plan;
+}
+
+/**
+ * Get the plan's hierarchies ready for children: on cgroup2, our cgroup must delegate the planned
+ * controllers to its children (cgroup.subtree_control). Those it does not are enabled here and disabled
+ * again at cleanup; controllers the kernel does not offer there are dropped (memory is required). The
+ * kernel refuses to enable them while our cgroup holds processes itself (cgroup v2's no-internal-processes
+ * rule) unless it is the root: that error says how to run instead. Returns the plan to use.
+ */
+export function prepareCgroupPlan(ws, plan, log = () => {}) {
+  const out = [];
+  for (const group of plan) {
+    if (group.version === 1) {
+      out.push(group);
+      continue;
+    }
+    const words = (f) => readFileSync(join(group.parent, f), 'utf8').trim().split(/\s+/).filter(Boolean);
+    const available = words('cgroup.controllers');
+    const controllers = group.controllers.filter((c) => available.includes(c));
+    const dropped = group.controllers.filter((c) => !controllers.includes(c));
+    if (dropped.includes('memory')) throw new Error(`cgroup v2: ${group.parent} does not offer the memory controller (cgroup.controllers: ${available.join(' ') || 'none'})`);
+    if (dropped.length) log(`cgroup v2: ${group.parent} does not offer ${dropped.join(', ')}; the containers go without`);
+    const missing = controllers.filter((c) => !words('cgroup.subtree_control').includes(c));
+    if (missing.length) {
+      try {
+        writeFileSync(join(group.parent, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+      } catch (err) {
+        throw new Error(
+          `cgroup v2: cannot enable ${missing.join(' ')} in ${group.parent}/cgroup.subtree_control (${err.code ?? err.message}). ` +
+            'The kernel refuses while that cgroup holds processes (the no-internal-processes rule): run the bench from a cgroup ' +
+            'whose subtree_control already has them, e.g. as the only process of a leaf under a delegated cgroup',
+        );
+      }
+      ws.onCleanup(() => writeFileSync(join(group.parent, 'cgroup.subtree_control'), missing.map((c) => `-${c}`).join(' ')));
+    }
+    out.push({ ...group, controllers });
+  }
+  return out;
+}
+
+/** SIGKILL every process in a cgroup directory we created (its readers; nothing else can be in it). */
+function killCgroupProcs(dir) {
+  let pids = [];
+  try {
+    pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/**
+ * One container's cgroups, a new child `name` of our own cgroup in each hierarchy of a prepared plan:
+ * memory limited to `memoryLimit` bytes, cpuset (v1) with our own CPUs and memory nodes. Removed at
+ * cleanup, after killing whatever still runs in them. Returns { name, dirs, procs } (procs: the
+ * cgroup.procs files a process writes its pid into to join).
+ */
+export function createContainerCgroups(ws, plan, name, memoryLimit = 512 * 1024 * 1024) {
+  const dirs = [];
+  for (const group of plan) {
+    const dir = join(group.parent, name);
+    mkdirSync(dir);
+    ws.onCleanup(() => {
+      killCgroupProcs(dir);
+      removeCgroupDir(dir);
+    });
+    if (group.controllers.includes('memory')) writeFileSync(join(dir, group.version === 1 ? 'memory.limit_in_bytes' : 'memory.max'), String(memoryLimit));
+    if (group.version === 1 && group.controllers.includes('cpuset')) {
+      // a new v1 cpuset starts empty, and a process cannot join an empty one
+      for (const f of ['cpuset.mems', 'cpuset.cpus']) writeFileSync(join(dir, f), readFileSync(join(group.parent, f), 'utf8').trim());
+    }
+    dirs.push(dir);
+  }
+  return { name, dirs, procs: dirs.map((d) => join(d, 'cgroup.procs')) };
 }
