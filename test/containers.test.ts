@@ -34,7 +34,7 @@ class FakeProcs {
       },
       readProcStat: (pid: number): ProcStat | undefined => {
         const p = get(pid);
-        return p && { pid, comm: 'x', state: 'S', ppid: p.ppid, startTime: p.start };
+        return p && { pid, comm: 'x', state: 'S', ppid: p.ppid, startTime: p.start, utime: 0, stime: 0, cutime: 0, cstime: 0 };
       },
       cgroupsOf: (pid: number): PidCgroups | undefined => {
         const p = get(pid);

@@ -17,8 +17,8 @@ import {
   detectLayout,
   type MemoryReading,
 } from 'node-cgroups-parser';
-import { files } from '../src/renderers/index.js';
-import type { LoadAverage, Sources } from '../src/renderers/types.js';
+import { outputText, type LoadAverage, type RenderOptions, type Sources, type ThreadStates } from '../src/contract.js';
+import { files, mirrors } from '../src/renderers/index.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 // Templates: this machine's own files, whose numbers the generators replace.
@@ -74,6 +74,9 @@ interface World {
   memory?: MemoryReading;
   hostCaller: boolean;
   load?: LoadAverage;
+  threads?: ThreadStates;
+  /** what the previous render left: garbage, or the state a first render of this world returned */
+  previous: unknown;
 }
 
 const weirdNumber = fc.oneof(fc.nat(), fc.double({ min: -1e30, max: 1e30, noNaN: false }), fc.constantFrom(Infinity, -1, 2 ** 64, Number.NaN));
@@ -116,9 +119,11 @@ const world: fc.Arbitrary<World> = fc.record({
   memory: fc.option(memoryReading, { nil: undefined }),
   hostCaller: fc.boolean(),
   load: fc.option(fc.record({ fixed: fc.tuple(weirdNumber, weirdNumber, weirdNumber), running: fc.nat(), total: fc.nat(), lastPid: fc.nat() }), { nil: undefined }),
+  threads: fc.option(fc.record({ running: fc.nat(), blocked: fc.nat() }), { nil: undefined }),
+  previous: fc.oneof(fc.constant(undefined), fc.anything(), fc.record({ v: fc.constant(1), kind: fc.constantFrom('per-cpu', 'whole'), host: fc.array(fc.tuple(weirdNumber, weirdNumber, weirdNumber)), usage: fc.array(fc.tuple(weirdNumber, weirdNumber, weirdNumber)), lines: fc.array(fc.record({ cpu: weirdNumber, user: weirdNumber, system: weirdNumber, idle: weirdNumber, carry: weirdNumber })), carry: weirdNumber }), fc.record({ v: fc.constant(1), initStart: weirdNumber, offset: weirdNumber })),
 });
 
-function sourcesOf(w: World): Sources {
+function sourcesOf(w: World, previous: unknown = w.previous): Sources {
   return {
     container: { initPid: 1, host: w.hostCaller },
     hostFile: (path) => w.host[path],
@@ -128,12 +133,20 @@ function sourcesOf(w: World): Sources {
     cgroupDepth: () => 0,
     loadavg: () => w.load,
     tasks: (controller) => (w.cgroups[controller] ? [1, 2, 3] : undefined),
+    processes: (controller) => (w.cgroups[controller] ? [1] : undefined),
+    threadStates: (controller) => (w.cgroups[controller] ? w.threads : undefined),
+    lastState: () => previous,
   };
 }
 
+/** A CPU list as the kernel prints it ("0-3,7"), ids ascending. */
+const CPU_LIST = /^(\d+(-\d+)?)(,\d+(-\d+)?)*\n$/;
+
 const U64 = 2n ** 64n;
+/** Why `text` is not a well-formed `path` for world `w`, or undefined. Every served file has a rule. */
 function checkShape(path: string, text: string, w: World): string | undefined {
   const numbersFit = (line: string) => (line.match(/\d+/g) ?? []).every((n) => BigInt(n) < U64);
+  const cgroupText = (name: string) => Object.values(w.cgroups).map((c) => c.files[name]);
   switch (path) {
     case 'proc/meminfo':
       if (text === w.host['/proc/meminfo']) return undefined; // no memory cgroup: the host file
@@ -143,48 +156,99 @@ function checkShape(path: string, text: string, w: World): string | undefined {
         if (recomputed && !numbersFit(line)) return `meminfo number above 2^64: ${line}`;
       }
       return undefined;
-    case 'proc/stat':
-      for (const line of text.split('\n').filter((l) => /^cpu\d* /.test(l))) if (!/^cpu\d* {1,2}(\d+ ){9}\d+$/.test(line) && !text.includes(w.host['/proc/stat'] ?? '\0')) return `bad stat line ${line}`;
+    case 'proc/stat': {
+      if (text === w.host['/proc/stat']) return undefined; // no CPU known: the host file
+      const cpuLines = text.split('\n').filter((l) => /^cpu\d* /.test(l));
+      if (!/^cpu  /.test(text)) return `stat does not start with the aggregate line: ${JSON.stringify(text.slice(0, 80))}`;
+      for (const line of cpuLines) if (!/^cpu\d* {1,2}(\d+ ){9}\d+$/.test(line) || !numbersFit(line)) return `bad stat line ${line}`;
+      const sums = cpuLines.slice(1).reduce((acc, l) => l.split(/\s+/).slice(1).map((v, i) => acc[i]! + BigInt(v)), new Array<bigint>(10).fill(0n));
+      if (cpuLines[0]!.split(/\s+/).slice(1).join(' ') !== sums.join(' ')) return `aggregate is not the sum of the cpuN lines: ${cpuLines.join(' | ')}`;
       return undefined;
+    }
     case 'proc/uptime':
       return text === w.host['/proc/uptime'] || /^\d+\.\d\d \d+\.\d\d\n$/.test(text) ? undefined : `bad uptime ${JSON.stringify(text)}`;
     case 'proc/loadavg':
-      return !w.load || /^\d+\.\d\d \d+\.\d\d \d+\.\d\d \d+\/\d+ \d+\n$/.test(text) ? undefined : `bad loadavg ${JSON.stringify(text)}`;
+      return text === (w.host['/proc/loadavg'] ?? '') || /^\d+\.\d\d \d+\.\d\d \d+\.\d\d \d+\/\d+ \d+\n$/.test(text) ? undefined : `bad loadavg ${JSON.stringify(text)}`;
     case 'proc/cpuinfo': {
+      if (text === w.host['/proc/cpuinfo']) return undefined;
       const ids = [...text.matchAll(/^processor\s*:\s*(\d+)$/gm)].map((m) => Number(m[1]));
-      if (text !== w.host['/proc/cpuinfo'] && ids.some((id, i) => id !== i)) return `cpuinfo not numbered from 0: ${ids}`;
+      const hostIds = new Set([...(w.host['/proc/cpuinfo'] ?? '').matchAll(/^processor\s*:\s*(\d+)$/gm)].map((m) => Number(m[1])));
+      if (ids.some((id) => !hostIds.has(id))) return `cpuinfo lists a CPU the host does not have: ${ids}`;
+      if (new Set(ids).size !== ids.length) return `cpuinfo lists a CPU twice: ${ids}`;
       return undefined;
     }
     case 'proc/diskstats':
       if (text === w.host['/proc/diskstats']) return undefined;
       for (const line of text.split('\n').filter(Boolean)) if (line.trim().split(/\s+/).length !== 20 || !numbersFit(line.replace(/^\s*\d+\s+\d+\s+\S+/, ''))) return `bad diskstats line ${line}`;
       return undefined;
-    default:
+    case 'proc/swaps': {
+      const lines = text.split('\n');
+      if (lines[0] !== 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority' && text !== (w.host['/proc/swaps'] ?? '')) return `bad swaps header ${JSON.stringify(lines[0])}`;
+      if (lines.length > 3 || (lines[1] && !/^none {36}virtual\t\t\d+\t\t?\d+\t\t?0$/.test(lines[1]))) return `bad swaps entry ${JSON.stringify(lines[1])} in ${JSON.stringify(text.slice(0, 300))}`;
       return undefined;
+    }
+    case 'proc/slabinfo':
+      return text === (w.host['/proc/slabinfo'] ?? '') || cgroupText('memory.kmem.slabinfo').includes(text) ? undefined : 'slabinfo is neither the host\'s nor the cgroup\'s';
+    case 'proc/pressure/cpu':
+    case 'proc/pressure/io':
+    case 'proc/pressure/memory': {
+      const resource = path.split('/')[2]!;
+      return text === (w.host[`/${path}`] ?? '') || cgroupText(`${resource}.pressure`).includes(text) ? undefined : `${path} is neither the host's nor the cgroup's`;
+    }
+    case 'sys/devices/system/cpu/online':
+    case 'sys/devices/system/cpu/present':
+    case 'sys/devices/system/cpu/possible':
+      return text === (w.host[`/${path}`] ?? '') || CPU_LIST.test(text) ? undefined : `bad cpu list ${JSON.stringify(text)}`;
+    default:
+      return `no shape rule for ${path}`;
   }
 }
 
-t.test('renderers never throw and keep their file\'s shape', async (t) => {
+/** A fast-check failure as a test message: the error, and the seed and path that replay it. */
+function failureOf<T>(result: fc.RunDetails<T>): string | undefined {
+  if (!result.failed) return undefined;
+  const error = String((result.errorInstance as Error)?.stack ?? result.errorInstance).slice(0, 800);
+  const path = result.counterexamplePath ?? '';
+  // A long shrink path is useless in a log line; the seed alone replays the first failing case.
+  return `${error}\nreplay: fc.assert(property, { seed: ${result.seed}${path.length <= 400 ? `, path: ${JSON.stringify(path)}` : ''} })`;
+}
+
+t.test('renderers never throw and keep their file\'s shape, first and from their own state', async (t) => {
   for (const file of files) {
     const result = fc.check(
       fc.property(world, fc.boolean(), fc.boolean(), (w, swap, cfs) => {
-        const text = file.render(file.collect(sourcesOf(w), { swap, cfs }), { swap, cfs });
-        if (typeof text !== 'string') throw new Error(`${file.path} rendered ${typeof text}`);
+        const options: RenderOptions = { swap, cfs };
+        const output = file.render(file.collect(sourcesOf(w), options), options);
+        const text = outputText(output);
+        if (text === undefined) throw new Error(`${file.path} rendered ${typeof output}`);
         const bad = checkShape(file.path, text, w);
         if (bad) throw new Error(bad);
+        // Again, from the state this render kept: the same world gives the same text.
+        if (typeof output === 'object') {
+          const again = outputText(file.render(file.collect(sourcesOf(w, output.state), options), options));
+          if (again === undefined || checkShape(file.path, again, w)) throw new Error(`${file.path}: bad second render ${JSON.stringify(again)}`);
+        }
       }),
       { numRuns: RUNS },
     );
-    // The counterexample is huge; the cause is what the report needs.
-    const failure = result.failed ? String((result.errorInstance as Error)?.stack ?? result.errorInstance).slice(0, 800) : undefined;
-    t.equal(failure, undefined, `${file.path}: ${RUNS} hostile cases`);
+    t.equal(failureOf(result), undefined, `${file.path}: ${RUNS} hostile cases`);
+  }
+  for (const mirror of mirrors) {
+    const result = fc.check(
+      fc.property(world, fc.boolean(), (w, cfs) => {
+        const names = mirror.hide!.render(mirror.hide!.collect(sourcesOf(w), { swap: true, cfs }), { swap: true, cfs });
+        if (!Array.isArray(names) || names.some((n) => !/^cpu\d+$/.test(n))) throw new Error(`bad hidden list ${JSON.stringify(names)}`);
+      }),
+      { numRuns: RUNS },
+    );
+    t.equal(failureOf(result), undefined, `${mirror.path} hidden entries: ${RUNS} hostile cases`);
   }
 });
 
 t.test('a 1 MiB host line and an empty world', async (t) => {
   const long = 'x'.repeat(1 << 20);
-  const empty: World = { host: {}, cgroups: {}, hostCaller: false };
-  const huge: World = { host: Object.fromEntries(['/proc/meminfo', '/proc/cpuinfo', '/proc/stat', '/proc/uptime', '/proc/diskstats'].map((p) => [p, long])), cgroups: { memory: { version: 1, files: { 'memory.kmem.slabinfo': long } } }, hostCaller: false };
+  const empty: World = { host: {}, cgroups: {}, hostCaller: false, previous: undefined };
+  const huge: World = { host: Object.fromEntries(['/proc/meminfo', '/proc/cpuinfo', '/proc/stat', '/proc/uptime', '/proc/diskstats'].map((p) => [p, long])), cgroups: { memory: { version: 1, files: { 'memory.kmem.slabinfo': long } } }, hostCaller: false, previous: undefined };
   for (const file of files) {
     t.doesNotThrow(() => file.render(file.collect(sourcesOf(empty), { swap: true, cfs: false }), { swap: true, cfs: false }), `${file.path}: nothing readable`);
     t.doesNotThrow(() => file.render(file.collect(sourcesOf(huge), { swap: true, cfs: true }), { swap: true, cfs: true }), `${file.path}: 1 MiB lines`);

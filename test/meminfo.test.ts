@@ -6,17 +6,30 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import type { MemoryReading } from 'node-cgroups-parser';
 import { collectMeminfo, renderMeminfo } from '../src/renderers/meminfo.js';
-import type { MemoryLimits, RenderOptions, Sources } from '../src/renderers/types.js';
+import type { MemoryLimits, RenderOptions, Sources } from '../src/contract.js';
 
 const HOST = readFileSync(new URL('./fixtures/host/meminfo', import.meta.url), 'utf8');
 const HOST_NOSWAP = readFileSync(new URL('./fixtures/host/meminfo-noswap', import.meta.url), 'utf8');
-const SWAP_ON: RenderOptions = { swap: true };
+const SWAP_ON: RenderOptions = { swap: true, cfs: false };
 const MiB = 1024 * 1024;
 
+/** Sources with a host meminfo and a memory cgroup; meminfo asks for nothing else (anything else throws). */
 function sources(host: string, own: MemoryReading | undefined, ancestors: MemoryLimits[] = []): Sources {
+  const unused = (what: string) => () => {
+    throw new Error(`meminfo asked for ${what}`);
+  };
   return {
+    container: { initPid: 1, host: false },
     hostFile: (path) => (path === '/proc/meminfo' ? host : undefined),
     memory: () => (own ? { own, chain: [{ limit: own.limit, swapLimit: own.swapLimit }, ...ancestors] } : undefined),
+    cgroupFile: unused('cgroupFile'),
+    cgroupVersion: unused('cgroupVersion'),
+    cgroupDepth: unused('cgroupDepth'),
+    loadavg: unused('loadavg'),
+    tasks: unused('tasks'),
+    processes: unused('processes'),
+    threadStates: unused('threadStates'),
+    lastState: unused('lastState'),
   };
 }
 
@@ -211,7 +224,7 @@ t.test('no unsigned wrap-around', async (t) => {
 });
 
 t.test('swap switches', async (t) => {
-  const off = render(HOST, V2, { swap: false });
+  const off = render(HOST, V2, { swap: false, cfs: false });
   t.equal(kbOf(off, 'SwapTotal'), 0, '-u hides swap');
   t.equal(kbOf(off, 'SwapFree'), 0);
 

@@ -10,7 +10,7 @@ import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../src/context/containers.js';
 import { sourcesFor } from '../src/context/sources.js';
 import { files } from '../src/renderers/index.js';
-import { createCgroup, type ScratchCgroup } from './helpers/cgroups.js';
+import { createContainer, type ScratchContainer, type Teardown } from './helpers/cgroups.js';
 import { runInContainer } from './helpers/container.js';
 import { cleanup, MAIN, mountsAt, ROOT, run, scratchDir, startDaemon, type Daemon } from './helpers/daemon.js';
 
@@ -18,11 +18,8 @@ const LONG = process.env.SOAK === 'long';
 const MiB = 1024 * 1024;
 const ALL = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'swaps', 'loadavg', 'diskstats', 'pressure/cpu', 'pressure/io', 'pressure/memory'];
 
-function memoryContainer(name: string, limitMiB: number): { cgroups: ScratchCgroup[]; dirs: string[] } {
-  const memory = createCgroup('memory', `lxcfs-ts-test-${name}`);
-  memory.set('memory.limit_in_bytes', String(limitMiB * MiB));
-  const cgroups = [memory];
-  return { cgroups, dirs: cgroups.map((c) => c.dir) };
+function memoryContainer(t: Teardown, name: string, limitMiB: number): ScratchContainer {
+  return createContainer(t, name, { memoryBytes: limitMiB * MiB });
 }
 
 function daemonFacts(d: Daemon): { fds: number; rssKiB: number } {
@@ -33,11 +30,25 @@ function daemonFacts(d: Daemon): { fds: number; rssKiB: number } {
   };
 }
 
-async function caches(d: Daemon): Promise<{ pidNamespaces: number; loadavgContainers: number }> {
+/** Teardowns that run at end() (or at the test's end if never called): a container per loop iteration. */
+function scopedTeardown(t: Teardown): Teardown & { end: () => void } {
+  let pending: (() => void | Promise<void>)[] = [];
+  const end = () => {
+    const now = pending;
+    pending = [];
+    for (const fn of now) void fn();
+  };
+  t.teardown(end);
+  return { teardown: (fn) => pending.push(fn), end };
+}
+
+/** The daemon's per-container state counts, after a SIGUSR1 made it drop what belongs to gone cgroups. */
+async function caches(d: Daemon): Promise<{ pidNamespaces: number; containerStates: number; loadavgContainers: number }> {
   const before = d.logs().length;
   d.child.kill('SIGUSR1');
   for (let i = 0; i < 100 && d.logs().length === before; i++) await new Promise((r) => setTimeout(r, 20));
-  return JSON.parse(readFileSync(d.pidfile.replace(/\.pid$/, '.status.json'), 'utf8')).caches;
+  const { pidNamespaces, containerStates, loadavgContainers } = JSON.parse(readFileSync(d.pidfile.replace(/\.pid$/, '.status.json'), 'utf8')).caches;
+  return { pidNamespaces, containerStates, loadavgContainers };
 }
 
 t.test('a throwing or garbage renderer costs its own file only, and is logged once', async (t) => {
@@ -57,14 +68,12 @@ t.test('a throwing or garbage renderer costs its own file only, and is logged on
 })();`,
   );
   const daemon = await startDaemon({ dir, env: { LXCFS_TS_RENDERERS: bundle } });
-  const box = memoryContainer('faulty', 200);
-  const cpuacct = createCgroup('cpuacct', 'lxcfs-ts-test-faulty');
   t.teardown(async () => {
     await daemon.stop();
-    for (const c of [...box.cgroups, cpuacct]) c.remove();
     cleanup(dir, daemon.mountpoint);
   });
-  const r = await runInContainer([...box.dirs, cpuacct.dir], daemon.mountpoint, 'for i in $(seq 25); do cat /proc/cpuinfo >/dev/null 2>&1 || echo cpuinfo-failed; cat /proc/stat >/dev/null 2>&1 || echo stat-failed; done; head -1 /proc/meminfo; cat /proc/uptime');
+  const box = memoryContainer(t, 'faulty', 200);
+  const r = await runInContainer(box.dirs, daemon.mountpoint, 'for i in $(seq 25); do cat /proc/cpuinfo >/dev/null 2>&1 || echo cpuinfo-failed; cat /proc/stat >/dev/null 2>&1 || echo stat-failed; done; head -1 /proc/meminfo; cat /proc/uptime');
   t.equal(r.stdout.split('\n').filter((l) => l === 'cpuinfo-failed').length, 25, 'cpuinfo fails (EIO) every time');
   t.equal(r.stdout.split('\n').filter((l) => l === 'stat-failed').length, 25, 'garbage from stat is an error too');
   t.match(r.stdout, /^MemTotal:\s+204800 kB$/m, 'other files are still served');
@@ -126,12 +135,11 @@ t.test('permissions: everyone reads, nobody writes; nothing outside the document
 
 t.test('races: an fd outliving its opener, a vanished cgroup, a limit change between reads', async (t) => {
   const daemon = await startDaemon();
-  const box = memoryContainer('race', 256);
   t.teardown(async () => {
     await daemon.stop();
-    for (const c of box.cgroups) c.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
+  const box = memoryContainer(t, 'race', 256);
   // The opener exits; its child reads the inherited fd afterwards: the snapshot made at open.
   const r = await runInContainer(
     box.dirs,
@@ -152,7 +160,7 @@ os._exit(0)'; sleep 1`,
 
   // Limit changes between two reads: the second read sees the new limit.
   const first = await runInContainer(box.dirs, daemon.mountpoint, 'head -1 /proc/meminfo');
-  box.cgroups[0]!.set('memory.limit_in_bytes', String(128 * MiB));
+  box.setMemoryLimit(128 * MiB);
   const second = await runInContainer(box.dirs, daemon.mountpoint, 'head -1 /proc/meminfo');
   t.match(first.stdout, /262144 kB/);
   t.match(second.stdout, /131072 kB/, 'the new limit, no stale cache');
@@ -178,13 +186,12 @@ os._exit(0)'; sleep 1`,
 
 t.test('soak: concurrent readers in 4 containers each see only their own numbers', async (t) => {
   const daemon = await startDaemon({ args: ['-l'] });
-  const limits = [128, 192, 256, 320];
-  const boxes = limits.map((l, i) => memoryContainer(`soak${i}`, l));
   t.teardown(async () => {
     await daemon.stop();
-    for (const b of boxes) for (const c of b.cgroups) c.remove();
     cleanup(daemon.dir, daemon.mountpoint);
   });
+  const limits = [128, 192, 256, 320];
+  const boxes = limits.map((l, i) => memoryContainer(t, `soak${i}`, l));
   // 2 readers per container, 8 in all; each cycle reads every file; totals: short 8 x 60 x 10, long 8 x 1300 x 10.
   const cycles = LONG ? 1300 : 60;
   const reader = (limitKiB: number) => `python3 -c '
@@ -231,26 +238,27 @@ t.test('churn: containers come and go, the daemon stays flat', async (t) => {
     cleanup(daemon.dir, daemon.mountpoint);
   });
   const cycles = LONG ? 1000 : 25;
-  const warm = memoryContainer('churn-warm', 100);
+  // Each cycle's container is removed at the end of the cycle (and by the test's teardown if it throws).
+  const scoped = scopedTeardown(t);
+  const warm = createContainer(scoped, 'churn-warm', { memoryBytes: 100 * MiB });
   await runInContainer(warm.dirs, daemon.mountpoint, `for f in ${ALL.join(' ')}; do cat /proc/$f >/dev/null; done`);
-  warm.cgroups.forEach((c) => c.remove());
+  scoped.end();
   const cachesBefore = await caches(daemon);
   const before = daemonFacts(daemon);
   let failures = 0;
   for (let i = 0; i < cycles; i++) {
-    const box = memoryContainer(`churn${i % 10}`, 64 + (i % 7) * 16);
+    const box = createContainer(scoped, `churn${i % 10}`, { memoryBytes: (64 + (i % 7) * 16) * MiB });
     const r = await runInContainer(box.dirs, daemon.mountpoint, `for f in ${ALL.join(' ')}; do cat /proc/$f >/dev/null || echo FAIL; done; head -1 /proc/meminfo`);
     if (r.code !== 0 || r.stdout.includes('FAIL') || !r.stdout.includes(` ${(64 + (i % 7) * 16) * 1024} kB`)) failures++;
-    box.cgroups.forEach((c) => c.remove());
+    scoped.end();
   }
-  // The loadavg sampler forgets a container on its first tick after the cgroup is gone.
-  await new Promise((r) => setTimeout(r, 5500));
   const after = daemonFacts(daemon);
   const cachesAfter = await caches(daemon);
   t.equal(failures, 0, `${cycles} create -> read every file -> destroy cycles`);
   t.comment(`churn x${cycles}: fds ${before.fds} -> ${after.fds}, RSS ${before.rssKiB} -> ${after.rssKiB} KiB, caches ${JSON.stringify(cachesBefore)} -> ${JSON.stringify(cachesAfter)}`);
   t.equal(after.fds, before.fds, 'fd count flat');
-  t.same(cachesAfter, cachesBefore, 'per-container caches back to their size before the churn');
+  t.same(cachesBefore, { pidNamespaces: 0, containerStates: 0, loadavgContainers: 0 }, 'the warm-up container left nothing behind');
+  t.same(cachesAfter, cachesBefore, 'nor did the churned ones: no state of a gone container is kept');
   t.ok(after.rssKiB < before.rssKiB * 1.5 + 16384, `RSS stays bounded (${before.rssKiB} -> ${after.rssKiB} KiB)`);
 });
 

@@ -9,14 +9,15 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
-import { calcLoad, EXP, FIXED_1, LoadavgSampler } from '../src/context/loadavg-sampler.js';
+import { LoadavgSampler } from '../src/context/loadavg-sampler.js';
+import { calcLoad, EXP_1, EXP_15, EXP_5, FIXED_1 } from '../src/kernel.js';
 import { diskstats } from '../src/renderers/diskstats.js';
 import { loadavg, renderLoadavg } from '../src/renderers/loadavg.js';
 import { meminfo } from '../src/renderers/meminfo.js';
 import { pressureCpu, pressureIo, pressureMemory } from '../src/renderers/pressure.js';
 import { slabinfo } from '../src/renderers/slabinfo.js';
 import { SWAPS_HEADER, swaps } from '../src/renderers/swaps.js';
-import { CFS, FIXTURES, fx, OPTS, render, TREES, variant, type Tree } from './helpers/fixture-trees.js';
+import { CFS, FIXTURES, fx, OPTS, render, renderWithState, TREES, variant, type Tree } from './helpers/fixture-trees.js';
 import { uptime } from '../src/renderers/uptime.js';
 
 
@@ -24,37 +25,59 @@ const read = (root: string, path: string) => readFileSync(join(root, path), 'utf
 const HOST_UPTIME = '5000.50 19000.25\n';
 const HOST_SWAP_MEMINFO = readFileSync(join(FIXTURES, 'host/meminfo'), 'utf8'); // SwapTotal 4194304 kB
 
-t.test('uptime: the age of the container\'s init, idle from its CPU usage', async (t) => {
+t.test('uptime: the age of the container\'s init, idle from the CPU time used since it started', async (t) => {
   for (const tree of TREES) {
     t.equal(read(fx(tree), 'proc/uptime'), HOST_UPTIME, `${tree}: host uptime fixture`);
     // c1: init 201 started at tick 2352 / 100 Hz = 23.52 s; age = 5000.50 - 23.52 = 4976.98.
-    // CPU used: v1 cpuacct.usage 126252600000 ns = 126.2526 s (v2 cpu.stat usage_usec 126252600 us, same);
-    // idle = 4976.98 x 1 CPU (cpuset {1}) - 126.2526 = 4850.7274 -> "4850.73".
-    t.equal(render(fx(tree), 202, uptime), '4976.98 4850.73\n', `${tree}: c1 from its child`);
-    t.equal(render(fx(tree), 201, uptime), '4976.98 4850.73\n', `${tree}: c1 from its init`);
-    // c2: init 300 at tick 2402 = 24.02 s; age = 4976.48; 2 CPUs (cpuset 0-1):
-    // idle = 4976.48 x 2 - 126.2526 = 9952.96 - 126.2526 = 9826.7074 -> "9826.71".
-    t.equal(render(fx(tree), 300, uptime), '4976.48 9826.71\n', `${tree}: c2 on 2 CPUs`);
+    // The cgroup's counter says 126.2526 s (v1 cpuacct.usage 126252600000 ns, v2 usage_usec 126252600),
+    // but c1's processes used only 201: utime 45 + stime 19 and 202: 46 + 20 ticks = 130 ticks = 1.30 s
+    // (the rest ran in the cgroup before this init: a container restarted into its old cgroup).
+    // idle = 4976.98 x 1 CPU (cpuset {1}) - 1.30 = 4975.68.
+    t.equal(render(fx(tree), 202, uptime), '4976.98 4975.68\n', `${tree}: c1 from its child`);
+    t.equal(render(fx(tree), 201, uptime), '4976.98 4975.68\n', `${tree}: c1 from its init`);
+    // c2: init 300 at tick 2402 = 24.02 s; age = 4976.48; 2 CPUs (cpuset 0-1); its one process used
+    // 46 + 18 ticks = 0.64 s: idle = 4976.48 x 2 - 0.64 = 9952.32.
+    t.equal(render(fx(tree), 300, uptime), '4976.48 9952.32\n', `${tree}: c2 on 2 CPUs`);
     // --enable-cfs: c2's ancestor /lxc allows 1.5 CPUs -> ceil 2: unchanged.
-    t.equal(render(fx(tree), 300, uptime, CFS), '4976.48 9826.71\n', `${tree}: c2 with --enable-cfs`);
+    t.equal(render(fx(tree), 300, uptime, CFS), '4976.48 9952.32\n', `${tree}: c2 with --enable-cfs`);
     // Host callers (the daemon, pid 1): the host file verbatim.
     t.equal(render(fx(tree), 100, uptime), HOST_UPTIME, `${tree}: the daemon`);
     t.equal(render(fx(tree), 1, uptime), HOST_UPTIME, `${tree}: host init`);
   }
 });
 
-t.test('uptime: visible CPUs with --enable-cfs, idle never negative, unknown usage', async (t) => {
-  // /lxc quota 50000/100000 = 0.5 -> c2 sees 1 CPU with --enable-cfs: idle = 4976.48 - 126.2526 = 4850.2274.
-  const v1Half = variant(t, 'v1', { 'sys/fs/cgroup/cpu,cpuacct/lxc/cpu.cfs_quota_us': '50000\n' });
-  t.equal(render(v1Half, 300, uptime, CFS), '4976.48 4850.23\n', 'v1 c2, ancestor quota 0.5');
-  t.equal(render(v1Half, 300, uptime, OPTS), '4976.48 9826.71\n', 'v1 c2, quota ignored without --enable-cfs');
-  const v2Half = variant(t, 'v2', { 'sys/fs/cgroup/lxc/cpu.max': '50000 100000\n' });
-  t.equal(render(v2Half, 300, uptime, CFS), '4976.48 4850.23\n', 'v2 c2, ancestor quota 0.5');
+t.test('uptime: later renders count the cgroup\'s usage from the kept baseline; a new init starts over', async (t) => {
+  for (const tree of ['v1', 'v2'] as const) {
+    const usageFile = tree === 'v1' ? 'sys/fs/cgroup/cpu,cpuacct/lxc/c1/cpuacct.usage' : 'sys/fs/cgroup/lxc/c1/cpu.stat';
+    const usage = (seconds: number) => (tree === 'v1' ? `${seconds * 1e9}\n` : `usage_usec ${seconds * 1e6}\nuser_usec ${seconds * 1e6}\nsystem_usec 0\n`);
+    const first = renderWithState(fx(tree), 202, uptime);
+    t.equal(first.text, '4976.98 4975.68\n');
+    t.same(first.state, { v: 1, initStart: 2352, offset: 126.2526 - 1.3 }, `${tree}: the baseline: what the counter held before init 201`);
+    // 10 more CPU seconds in the cgroup: idle 10 s lower. The processes are not summed again: 202's utime of
+    // 5000 ticks (50 s) would otherwise move the baseline and give 4925.68.
+    const later = variant(t, tree, { [usageFile]: usage(136.2526), 'proc/202/stat': read(fx(tree), 'proc/202/stat').replace(' 46 20 0 0 ', ' 5000 20 0 0 ') });
+    t.equal(renderWithState(later, 202, uptime, OPTS, first.state).text, '4976.98 4965.68\n', `${tree}: 10 s more busy`);
+    // A state from another init (the container restarted): measured again from its processes.
+    const other = { v: 1, initStart: 1000, offset: 0 };
+    t.equal(renderWithState(fx(tree), 202, uptime, OPTS, other).text, '4976.98 4975.68\n', `${tree}: a state of another init is not used`);
+    t.equal(renderWithState(fx(tree), 202, uptime, OPTS, { v: 1, initStart: 2352, offset: 'x' }).text, '4976.98 4975.68\n', `${tree}: a malformed state is not used`);
+  }
+});
 
-  // More CPU time than age x CPUs (9999 s > 4976.98 s): idle 0, not negative.
-  const busyV1 = variant(t, 'v1', { 'sys/fs/cgroup/cpu,cpuacct/lxc/c1/cpuacct.usage': '9999000000000\n' });
+t.test('uptime: visible CPUs with --enable-cfs, idle never negative, unknown usage', async (t) => {
+  // /lxc quota 50000/100000 = 0.5 -> c2 sees 1 CPU with --enable-cfs: idle = 4976.48 - 0.64 = 4975.84.
+  const v1Half = variant(t, 'v1', { 'sys/fs/cgroup/cpu,cpuacct/lxc/cpu.cfs_quota_us': '50000\n' });
+  t.equal(render(v1Half, 300, uptime, CFS), '4976.48 4975.84\n', 'v1 c2, ancestor quota 0.5');
+  t.equal(render(v1Half, 300, uptime, OPTS), '4976.48 9952.32\n', 'v1 c2, quota ignored without --enable-cfs');
+  const v2Half = variant(t, 'v2', { 'sys/fs/cgroup/lxc/cpu.max': '50000 100000\n' });
+  t.equal(render(v2Half, 300, uptime, CFS), '4976.48 4975.84\n', 'v2 c2, ancestor quota 0.5');
+
+  // More CPU time since the init started than age x CPUs (the processes' times say 9999 s): idle 0, not
+  // negative.
+  const busyStat = read(fx('v1'), 'proc/201/stat').replace(' 45 19 0 0 ', ' 45 19 999900 0 ');
+  const busyV1 = variant(t, 'v1', { 'sys/fs/cgroup/cpu,cpuacct/lxc/c1/cpuacct.usage': '9999000000000\n', 'proc/201/stat': busyStat });
   t.equal(render(busyV1, 202, uptime), '4976.98 0.00\n', 'v1: idle clamped at 0');
-  const busyV2 = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/cpu.stat': 'usage_usec 9999000000\nuser_usec 9000000000\nsystem_usec 999000000\n' });
+  const busyV2 = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/cpu.stat': 'usage_usec 9999000000\nuser_usec 9000000000\nsystem_usec 999000000\n', 'proc/201/stat': busyStat.replace(/^(\S+ \S+ )S/, '$1S') });
   t.equal(render(busyV2, 202, uptime), '4976.98 0.00\n', 'v2: idle clamped at 0');
 
   // No usage source: idle = age x CPUs.
@@ -134,7 +157,7 @@ t.test('loadavg: host file without the sampler, the kernel\'s formatting', async
 
 t.test('calcLoad: the kernel\'s fixed-point steps', async (t) => {
   t.equal(FIXED_1, 2048);
-  t.same([...EXP], [1884, 2014, 2037]);
+  t.same([EXP_1, EXP_5, EXP_15], [1884, 2014, 2037]);
   // From 0 with 1 active task (kernel/sched/loadavg.c: calc_load, rounding up while rising):
   // EXP_1:  (0*1884 + 2048*(2048-1884) + 2047) / 2048 = (335872 + 2047) / 2048 = 337919 / 2048 = 164
   // EXP_5:  (2048*34 + 2047) / 2048 = 71679 / 2048 = 34;  EXP_15: (2048*11 + 2047) / 2048 = 24575 / 2048 = 11
@@ -159,22 +182,30 @@ t.test('calcLoad: the kernel\'s fixed-point steps', async (t) => {
   t.ok(steps[11]! >= ideal && steps[11]! - ideal < 12, `1299 vs ${ideal.toFixed(2)}`);
 });
 
+/** A sampler on `root` whose ticks run synchronously and whose clock the test moves. */
+function manualSampler(root: string, opts: { exists?: (dir: string) => boolean } = {}) {
+  let now = 0;
+  const reader = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root });
+  const sampler = new LoadavgSampler(reader, { intervalMs: 5000, now: () => now, schedule: () => () => {}, defer: (fn) => fn(), ...opts });
+  return { sampler, advance: (ms: number) => (now += ms) };
+}
+
 t.test('loadavg with the sampler: a container\'s own threads', async (t) => {
   for (const tree of TREES) {
-    const reader = new CgroupReader({ procRoot: join(fx(tree), 'proc'), fsRoot: fx(tree) });
-    const sampler = new LoadavgSampler(reader, { intervalMs: 3_600_000 });
-    t.teardown(() => sampler.stop());
-    // c1's threads: 201 (S) and 202 (v1 S, hybrid R, v2 D): total 2; R or D counts as active. lastPid = the
-    // newest thread, 202, in c1's numbering: NSpid "202 5" -> 5.
+    const { sampler, advance } = manualSampler(fx(tree));
+    // c1's threads: 201 (S) and 202 (v1 S, hybrid R, v2 D): total 2. The 4th field counts R only (the
+    // kernel's nr_running); the average counts R + D. lastPid = the newest thread, 202, in c1's numbering:
+    // NSpid "202 5" -> 5.
+    const running = tree === 'hybrid' ? 1 : 0;
     const active = tree === 'v1' ? 0 : 1;
-    t.equal(render(fx(tree), 202, loadavg, OPTS, sampler), `0.00 0.00 0.00 ${active}/2 5\n`, `${tree}: first read, no history yet`);
+    t.equal(render(fx(tree), 202, loadavg, OPTS, sampler), `0.00 0.00 0.00 ${running}/2 5\n`, `${tree}: first read, no history yet`);
     t.equal(sampler.size, 1);
-    t.ok(sampler.running);
+    advance(5000);
     sampler.tick();
     // One 5 s step from 0 with `active` tasks: [164, 34, 11] -> "0.08 0.02 0.01" (see above), or 0.
-    t.equal(render(fx(tree), 202, loadavg, OPTS, sampler), active ? '0.08 0.02 0.01 1/2 5\n' : '0.00 0.00 0.00 0/2 5\n', `${tree}: after one tick`);
+    t.equal(render(fx(tree), 202, loadavg, OPTS, sampler), active ? `0.08 0.02 0.01 ${running}/2 5\n` : '0.00 0.00 0.00 0/2 5\n', `${tree}: after one tick`);
     t.equal(render(fx(tree), 201, loadavg, OPTS, sampler), render(fx(tree), 202, loadavg, OPTS, sampler), `${tree}: same container, same figures`);
-    // c2: init 300 (S) alone: 0/1, lastPid 1 (NSpid "300 1"). A second tracked container.
+    // c2: init 300 (S) alone: 0/1, lastPid 1 (NSpid "300 1"). A second watched container.
     t.equal(render(fx(tree), 300, loadavg, OPTS, sampler), '0.00 0.00 0.00 0/1 1\n', `${tree}: c2`);
     t.equal(sampler.size, 2);
     sampler.stop();
@@ -182,7 +213,7 @@ t.test('loadavg with the sampler: a container\'s own threads', async (t) => {
   }
 });
 
-t.test('LoadavgSampler: tracks a cgroup from its first view, forgets it once deleted', async (t) => {
+t.test('LoadavgSampler: watches a cgroup from its first view, forgets it once deleted', async (t) => {
   // Temporary copies of v2's c1 and c2 cgroup directories (cgroup.threads: c1/init.scope 201, c1/app 202,
   // c2 300), read against v2's process table (202 is D, 201 and 300 are S).
   const scratch = mkdtempSync(join(tmpdir(), 'lxcfs-ts-sampler-'));
@@ -191,48 +222,60 @@ t.test('LoadavgSampler: tracks a cgroup from its first view, forgets it once del
   const c2 = join(scratch, 'c2');
   cpSync(join(fx('v2'), 'sys/fs/cgroup/lxc/c1'), c1, { recursive: true });
   cpSync(join(fx('v2'), 'sys/fs/cgroup/lxc/c2'), c2, { recursive: true });
-  const sampler = new LoadavgSampler(new CgroupReader({ procRoot: join(fx('v2'), 'proc'), fsRoot: fx('v2') }), { intervalMs: 3_600_000 });
-  t.teardown(() => sampler.stop());
+  let armed = 0;
+  let now = 0;
+  const sampler = new LoadavgSampler(new CgroupReader({ procRoot: join(fx('v2'), 'proc'), fsRoot: fx('v2') }), {
+    intervalMs: 5000,
+    now: () => now,
+    schedule: () => (armed++, () => armed--),
+    defer: (fn) => fn(),
+  });
 
   t.equal(sampler.size, 0);
-  t.notOk(sampler.running, 'no timer before anything is tracked');
-  t.same(sampler.view(c1, 2), { fixed: [0, 0, 0], running: 1, total: 2, lastPid: 5 }, 'first view: sampled, no history');
+  t.notOk(sampler.running, 'no timer before anything is watched');
+  t.same(sampler.view(c1, 2), { fixed: [0, 0, 0], running: 0, total: 2, lastPid: 5 }, 'first view: counted, no history (202 is D: not running)');
   t.equal(sampler.size, 1);
-  t.ok(sampler.running, 'the timer runs while something is tracked');
+  t.equal(armed, 1, 'one timer while something is watched');
+  now += 5000;
   sampler.tick();
-  t.same(sampler.view(c1, 2).fixed, [164, 34, 11], 'one step with 1 active task');
+  t.same(sampler.view(c1, 2).fixed, [164, 34, 11], 'one step with 1 active task (D counts for the average)');
   t.same(sampler.view(c2, 2), { fixed: [0, 0, 0], running: 0, total: 1, lastPid: 1 });
   t.equal(sampler.size, 2);
+  t.equal(armed, 1, 'still one timer for two containers');
 
   rmSync(c1, { recursive: true });
+  now += 5000;
   sampler.tick();
   t.equal(sampler.size, 1, 'c1 forgotten at the first tick after its cgroup is gone');
-  t.ok(sampler.running, 'c2 still tracked');
   t.same(sampler.view(c2, 2).fixed, [0, 0, 0], 'c2 stepped with 0 active: stays 0');
 
   rmSync(c2, { recursive: true });
+  now += 5000;
   sampler.tick();
-  t.equal(sampler.size, 0, 'nothing tracked');
-  t.notOk(sampler.running, 'and the timer stopped');
+  t.equal(sampler.size, 0, 'nothing watched');
+  t.equal(armed, 0, 'and no timer is armed');
+  t.notOk(sampler.running);
 });
 
-t.test('diskstats: the cgroup\'s own I/O in the kernel\'s layout, idle devices omitted', async (t) => {
-  // Host devices: 7:0 loop0, 254:0 vda, 254:1 vda1. Layout "%4d %7d %s" + 17 counters: reads, merged,
-  // sectors, ms, writes, merged, sectors, ms, in flight, io ms, weighted ms, discards, merged, sectors, ms,
-  // flushes, ms. Only the I/O counts and sectors (bytes / 512) have a per-cgroup source.
+t.test('diskstats: every host disk with the cgroup\'s own I/O in the kernel\'s layout', async (t) => {
+  // Host devices: 7:0 loop0 (10 reads on the host), 254:0 vda, 254:1 vda1. Layout "%4d %7d %s" + 17
+  // counters: reads, merged, sectors, ms, writes, merged, sectors, ms, in flight, io ms, weighted ms,
+  // discards, merged, sectors, ms, flushes, ms. Only the I/O counts and sectors (bytes / 512) have a
+  // per-cgroup source; a device the container did no I/O on has zeros.
+  const zeros = (maj: string, min: string, name: string) => `${maj.padStart(4)} ${min.padStart(7)} ${name}${' 0'.repeat(17)}\n`;
   // v1 c1 (blkio.throttle.*_recursive): vda read 3145728 B / 512 = 6144 sectors in 48, wrote 8192 B = 16
-  // sectors in 2, discarded 4096 B = 8 sectors in 1; vda1 read 1024 B = 2 sectors in 1; loop0 all 0: omitted.
+  // sectors in 2, discarded 4096 B = 8 sectors in 1; vda1 read 1024 B = 2 sectors in 1; loop0 all 0.
   t.equal(
     render(fx('v1'), 202, diskstats),
-    ' 254       0 vda 48 0 6144 0 2 0 16 0 0 0 0 1 0 8 0 0 0\n' + ' 254       1 vda1 1 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n',
+    zeros('7', '0', 'loop0') + ' 254       0 vda 48 0 6144 0 2 0 16 0 0 0 0 1 0 8 0 0 0\n' + ' 254       1 vda1 1 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n',
     'v1 c1',
   );
   // hybrid c1 (blkio.throttle.*_recursive): vda read 1048576 B = 2048 sectors in 16, wrote 2097152 B = 4096
   // sectors in 32.
-  t.equal(render(fx('hybrid'), 202, diskstats), ' 254       0 vda 16 0 2048 0 32 0 4096 0 0 0 0 0 0 0 0 0 0\n', 'hybrid c1');
+  t.equal(render(fx('hybrid'), 202, diskstats), zeros('7', '0', 'loop0') + ' 254       0 vda 16 0 2048 0 32 0 4096 0 0 0 0 0 0 0 0 0 0\n' + zeros('254', '1', 'vda1'), 'hybrid c1');
   // v2 c1 (io.stat "254:0 rbytes=4194304 wbytes=1048576 rios=64 wios=16 dbytes=512 dios=1", 7:0 all 0):
   // 4194304/512 = 8192, 1048576/512 = 2048, 512/512 = 1.
-  t.equal(render(fx('v2'), 202, diskstats), ' 254       0 vda 64 0 8192 0 16 0 2048 0 0 0 0 1 0 1 0 0 0\n', 'v2 c1');
+  t.equal(render(fx('v2'), 202, diskstats), zeros('7', '0', 'loop0') + ' 254       0 vda 64 0 8192 0 16 0 2048 0 0 0 0 1 0 1 0 0 0\n' + zeros('254', '1', 'vda1'), 'v2 c1');
   for (const tree of TREES) {
     for (const line of render(fx(tree), 202, diskstats).split('\n').filter(Boolean)) t.equal(line.trim().split(/\s+/).length, 20, `${tree}: 20 fields`);
     t.equal(render(fx(tree), 100, diskstats), read(fx(tree), 'proc/diskstats'), `${tree}: a host caller gets the host file`);
@@ -244,17 +287,22 @@ t.test('diskstats: the cgroup\'s own I/O in the kernel\'s layout, idle devices o
     'sys/fs/cgroup/blkio/lxc/c1/blkio.throttle.io_service_bytes_recursive': null,
     'sys/fs/cgroup/blkio/lxc/c1/blkio.throttle.io_serviced_recursive': null,
   });
-  t.equal(render(flat, 202, diskstats), ' 254       0 vda 1 0 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n', 'v1 non-recursive fallback');
+  t.equal(render(flat, 202, diskstats), zeros('7', '0', 'loop0') + ' 254       0 vda 1 0 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n' + zeros('254', '1', 'vda1'), 'v1 non-recursive fallback');
 
   // v2: names and order come from the host's diskstats; 8:0 is not a host device (omitted), vda1 follows vda.
   const order = variant(t, 'v2', {
     'sys/fs/cgroup/lxc/c1/io.stat':
       '8:0 rbytes=512 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n254:1 rbytes=0 wbytes=4096 rios=0 wios=1 dbytes=0 dios=0\n254:0 rbytes=1024 wbytes=0 rios=2 wios=0 dbytes=0 dios=0\n7:0 rbytes=0 wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n',
   });
-  t.equal(render(order, 202, diskstats), ' 254       0 vda 2 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n' + ' 254       1 vda1 0 0 0 0 1 0 8 0 0 0 0 0 0 0 0 0 0\n', 'v2: host names and order');
-  // An io cgroup that did no I/O at all: no line (not the host's).
-  const idle = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/io.stat': '254:0 rbytes=0 wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n' });
-  t.equal(render(idle, 202, diskstats), '', 'v2: no I/O, no lines');
+  t.equal(render(order, 202, diskstats), zeros('7', '0', 'loop0') + ' 254       0 vda 2 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n' + ' 254       1 vda1 0 0 0 0 1 0 8 0 0 0 0 0 0 0 0 0 0\n', 'v2: host names and order');
+  // An io cgroup that did no I/O at all (or an empty io.stat, as a fresh cgroup has): every disk, zeros
+  // (iostat and vmstat -d still find the devices).
+  const idle = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/io.stat': '' });
+  t.equal(render(idle, 202, diskstats), zeros('7', '0', 'loop0') + zeros('254', '0', 'vda') + zeros('254', '1', 'vda1'), 'v2: no I/O yet, every disk with zeros');
+  // Loop and RAM devices the host never used are left out (as iostat does); used ones stay.
+  const hostDisks = read(fx('v2'), 'proc/diskstats').replace(/^ +7 +0 loop0 .*$/m, '   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0') + '   1       0 ram0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n   7       1 loop1 0 0 0 0 3 0 6 0 0 0 0 0 0 0 0 0 0\n';
+  const unused = variant(t, 'v2', { 'proc/diskstats': hostDisks, 'sys/fs/cgroup/lxc/c1/io.stat': '' });
+  t.equal(render(unused, 202, diskstats), zeros('254', '0', 'vda') + zeros('254', '1', 'vda1') + zeros('7', '1', 'loop1'), 'unused loop0 and ram0 left out, loop1 (written on the host) kept');
   // io.stat unreadable: the host file, as LXCFS does for any missing input.
   const missing = variant(t, 'v2', { 'sys/fs/cgroup/lxc/c1/io.stat': null });
   t.equal(render(missing, 202, diskstats), read(fx('v2'), 'proc/diskstats'), 'v2 without io.stat: host file');

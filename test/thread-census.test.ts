@@ -1,12 +1,13 @@
 // The thread census behind procs_running / procs_blocked: counts R and D threads of a cgroup subtree from
 // a scratch tree (cgroup `tasks` files and /proc/<tid>/stat), reuses a census for a while (longer when it
-// was expensive), and forgets cgroups nobody asks about.
+// was expensive), and keeps it in the daemon's ContainerStates, so it goes when the cgroup goes.
 
 import t, { type Test } from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
+import { ContainerStates } from '../src/context/container-state.js';
 import { MIN_AGE_MS, ThreadCensus } from '../src/context/thread-census.js';
 
 function scratch(t: Test): { root: string; cgroup: string; setState: (tid: number, state: string) => void; reader: CgroupReader } {
@@ -31,7 +32,7 @@ t.test('counts R and D over the cgroup and its descendants', async (t) => {
   t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 });
   s.setState(14, 'R');
   t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 }, 'minAgeMs 0: every call counts afresh');
-  t.equal(census.size, 0, 'and keeps nothing');
+  t.equal(census.states.size, 0, 'and keeps nothing');
   rmSync(join(s.root, 'proc/13'), { recursive: true });
   t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 0 }, 'a thread that exited mid-census is not counted');
 });
@@ -46,7 +47,7 @@ t.test('a census is reused for MIN_AGE_MS, then counted again', async (t) => {
   t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 }, 'still the kept census');
   now += 1;
   t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 }, 'recounted once it is MIN_AGE_MS old');
-  t.equal(census.size, 1);
+  t.equal(census.states.size, 1);
 });
 
 t.test('an expensive census is kept longer: counting stays under 2% of a core', async (t) => {
@@ -66,17 +67,20 @@ t.test('an expensive census is kept longer: counting stays under 2% of a core', 
   t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 });
 });
 
-t.test('cgroups nobody asks about for a minute are forgotten', async (t) => {
+t.test('the census of a removed cgroup goes with it, at the next new container', async (t) => {
   const s = scratch(t);
   let now = 0;
-  const census = new ThreadCensus(s.reader, { now: () => now });
+  const states = new ContainerStates({ now: () => now });
+  const census = new ThreadCensus(s.reader, { now: () => now, states });
   census.statesOf(s.cgroup, 1);
   census.statesOf(join(s.cgroup, 'app'), 1);
-  t.equal(census.size, 2);
-  now = 30_000;
-  census.statesOf(s.cgroup, 1); // recounted and used
-  now = 61_000;
-  census.statesOf(s.cgroup, 1);
-  t.equal(census.size, 1, 'app (unused since 0) was dropped; c1 (used at 30 s) stays');
+  t.equal(states.size, 2);
+  rmSync(join(s.cgroup, 'app'), { recursive: true });
+  now += 2000;
+  const other = join(s.root, 'cg/c2');
+  mkdirSync(other);
+  writeFileSync(join(other, 'tasks'), '');
+  census.statesOf(other, 1);
+  t.equal(states.size, 2, 'app (removed) was dropped when c2 arrived; c1 and c2 stay');
   t.same(census.statesOf(join(s.root, 'cg/gone'), 1), { running: 0, blocked: 0 }, 'a removed cgroup counts nothing');
 });

@@ -1,31 +1,36 @@
-// Per-container load averages (-l). One sampler for all containers: every 5 s (LOAD_FREQ) it counts the
-// R and D threads of each tracked container and folds them into 1/5/15-minute averages with the kernel's
-// fixed-point arithmetic (kernel/sched/loadavg.c: calc_load; FSHIFT 11, EXP_1 1884, EXP_5 2014,
-// EXP_15 2037). A container is tracked from its first read of /proc/loadavg and forgotten when its cgroup
-// disappears; with nothing tracked the timer stops, so an idle daemon burns no CPU. Work per tick is
-// bounded (MAX_TASKS_PER_TICK thread reads); containers past the budget wait for the next tick.
+// Per-container load averages (-l). Every LOAD_FREQ (5 s) the sampler counts the threads of each container
+// being watched, R (runnable) and D (uninterruptible), and folds R+D into the 1/5/15-minute averages with
+// the kernel's fixed-point arithmetic (src/kernel.ts: calcLoad). Every watched container is sampled exactly
+// once per tick, so identical containers get identical averages.
+//
+// A tick never holds the event loop for long: its work is cut into slices of at most THREADS_PER_SLICE
+// thread reads, each run from setImmediate, so reads of every other container are answered between
+// slices. The longest slice seen is reported (status, bench).
+//
+// Cost when nothing reads: a container is watched from its first read of /proc/loadavg and stops being
+// sampled IDLE_AFTER_MS after its last read; with nothing watched there is no timer at all. Its averages
+// are kept (in the daemon's ContainerStates, dropped when its cgroup goes), and when it is read again the
+// missed ticks are caught up from the CPU time its cgroup used meanwhile: CPU-bound load is what that
+// estimate sees (threads waiting for a CPU or for I/O in the gap are not), and every later tick is exact.
 //
 // This state lives on the daemon side so that it survives a renderer reload.
 
-import type { CgroupReader } from 'node-cgroups-parser';
 import { existsSync } from 'node:fs';
-import type { LoadAverage } from '../renderers/types.js';
+import type { CgroupReader } from 'node-cgroups-parser';
+import type { LoadAverage } from '../contract.js';
+import { calcLoad, EXP_1, EXP_15, EXP_5, LOAD_FREQ_MS, threadStateKind } from '../kernel.js';
+import { ContainerStates } from './container-state.js';
 import { tasksUnder } from './tasks.js';
 
-export const FSHIFT = 11;
-export const FIXED_1 = 1 << FSHIFT;
-export const EXP = [1884, 2014, 2037] as const;
-export const LOAD_FREQ_MS = 5000;
-export const MAX_TASKS_PER_TICK = 50_000;
-const MAX_TASKS_PER_CONTAINER = 20_000;
-
-/** One step of the kernel's exponential decay: `load` and the result in fixed point, `active` a count. */
-export function calcLoad(load: number, exp: number, active: number): number {
-  const activeFixed = active * FIXED_1;
-  let next = load * exp + activeFixed * (FIXED_1 - exp);
-  if (activeFixed >= load) next += FIXED_1 - 1;
-  return Math.floor(next / FIXED_1);
-}
+/** Threads read per slice of a tick: about 10 µs each here, so a slice holds the loop a few ms at most. */
+export const THREADS_PER_SLICE = 256;
+/** Threads counted per container and tick (a container cannot make a tick unbounded). */
+export const MAX_THREADS_PER_CONTAINER = 20_000;
+/** A container nobody has read /proc/loadavg of for this long is no longer sampled (its state is kept). */
+export const IDLE_AFTER_MS = 120_000;
+/** At most this many missed ticks are caught up (~2.8 h: by then every average has converged). */
+const MAX_CATCH_UP_TICKS = 2000;
+const NAME = 'loadavg';
 
 interface Tracked {
   dir: string;
@@ -34,82 +39,220 @@ interface Tracked {
   running: number;
   total: number;
   lastPid: number;
+  /** when the averages were last folded (ms, sampler clock) */
+  sampledAt: number;
+  /** the cgroup's CPU usage at the last read, ns (undefined when unknown), and when it was read */
+  usageNs: number | undefined;
+  usageAt: number;
+  readAt: number;
 }
 
 export interface SamplerOptions {
   intervalMs?: number;
-  tasksPerTick?: number;
+  idleAfterMs?: number;
+  threadsPerSlice?: number;
+  now?: () => number;
+  /** run fn after ms (default: an unref'd setTimeout); returns a cancel function */
+  schedule?: (fn: () => void, ms: number) => () => void;
+  /** run fn soon, after pending I/O (default: setImmediate) */
+  defer?: (fn: () => void) => void;
+  /** where the averages are kept (the daemon's store); a private one by default */
+  states?: ContainerStates;
+  /** whether a cgroup directory still exists */
+  exists?: (dir: string) => boolean;
+}
+
+interface TickWork {
+  queue: Tracked[];
+  current?: { entry: Tracked; tids: number[]; index: number; running: number; active: number; newest: number };
+  startedAt: number;
 }
 
 export class LoadavgSampler {
-  private readonly tracked = new Map<string, Tracked>();
-  private timer: NodeJS.Timeout | undefined;
-  private cursor = 0;
+  private readonly watched = new Set<string>();
+  private cancelTimer: (() => void) | undefined;
+  private work: TickWork | undefined;
   private readonly intervalMs: number;
-  private readonly tasksPerTick: number;
+  private readonly idleAfterMs: number;
+  private readonly threadsPerSlice: number;
+  private readonly now: () => number;
+  private readonly schedule: (fn: () => void, ms: number) => () => void;
+  private readonly defer: (fn: () => void) => void;
+  private readonly exists: (dir: string) => boolean;
+  readonly states: ContainerStates;
+  /** the longest a slice of a tick held the event loop, ms (for status and the bench) */
+  maxSliceMs = 0;
+  /** ticks completed */
+  ticks = 0;
 
   constructor(private readonly reader: CgroupReader, options: SamplerOptions = {}) {
     this.intervalMs = options.intervalMs ?? LOAD_FREQ_MS;
-    this.tasksPerTick = options.tasksPerTick ?? MAX_TASKS_PER_TICK;
+    this.idleAfterMs = options.idleAfterMs ?? IDLE_AFTER_MS;
+    this.threadsPerSlice = options.threadsPerSlice ?? THREADS_PER_SLICE;
+    this.now = options.now ?? (() => performance.now());
+    this.schedule =
+      options.schedule ??
+      ((fn, ms) => {
+        const timer = setTimeout(fn, ms);
+        timer.unref();
+        return () => clearTimeout(timer);
+      });
+    this.defer = options.defer ?? ((fn) => void setImmediate(fn));
+    this.exists = options.exists ?? existsSync;
+    this.states = options.states ?? new ContainerStates({ now: this.now, exists: this.exists });
   }
 
-  /** Containers being tracked (for tests and leak checks). */
+  /** Containers being sampled now (read within IDLE_AFTER_MS). */
   get size(): number {
-    return this.tracked.size;
+    return this.watched.size;
   }
 
+  /** Whether a tick is scheduled or under way. */
   get running(): boolean {
-    return this.timer !== undefined;
+    return this.cancelTimer !== undefined || this.work !== undefined;
   }
 
-  /** The container whose cpu cgroup directory is `dir`: its averages, tracking it from now on. */
-  view(dir: string, version: 1 | 2): LoadAverage {
-    let entry = this.tracked.get(dir);
+  /**
+   * The averages of the container whose cpu cgroup directory is `dir`, watching it from now on.
+   * `usageNs` is the cgroup's CPU usage (ns) now, used to catch up ticks missed while nobody read it.
+   */
+  view(dir: string, version: 1 | 2, usageNs?: number): LoadAverage {
+    const now = this.now();
+    let entry = this.states.get(dir, NAME) as Tracked | undefined;
     if (!entry) {
-      entry = { dir, version, fixed: [0, 0, 0], running: 0, total: 0, lastPid: 0 };
-      this.sample(entry, Infinity);
-      this.tracked.set(dir, entry);
-      this.timer ??= setInterval(() => this.tick(), this.intervalMs);
+      entry = { dir, version, fixed: [0, 0, 0], running: 0, total: 0, lastPid: 0, sampledAt: now, usageNs, usageAt: now, readAt: now };
+      this.states.set(dir, dir, NAME, entry);
+      this.countNow(entry);
+    } else if (!this.watched.has(dir)) {
+      this.catchUp(entry, now, usageNs);
+      this.countNow(entry);
+    }
+    entry.readAt = now;
+    entry.usageNs = usageNs;
+    entry.usageAt = now;
+    if (!this.watched.has(dir)) {
+      this.watched.add(dir);
+      if (!this.running) this.arm(this.intervalMs);
     }
     return { fixed: [...entry.fixed], running: entry.running, total: entry.total, lastPid: entry.lastPid };
   }
 
+  /** Stop watching containers whose state the store has dropped (their cgroup is gone). */
+  prune(): void {
+    for (const dir of this.watched) if (this.states.get(dir, NAME) === undefined) this.watched.delete(dir);
+    if (this.watched.size === 0 && !this.work) {
+      this.cancelTimer?.();
+      this.cancelTimer = undefined;
+    }
+  }
+
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.work = undefined;
+    this.watched.clear();
   }
 
+  /** Start a tick now (tests; the timer calls it every intervalMs). Its slices run through `defer`. */
   tick(): void {
-    let budget = this.tasksPerTick;
-    const entries = [...this.tracked.values()];
-    for (let i = 0; i < entries.length && budget > 0; i++) {
-      const entry = entries[(this.cursor + i) % entries.length]!;
-      if (!existsSync(entry.dir)) {
-        this.tracked.delete(entry.dir);
-        continue;
-      }
-      budget -= this.sample(entry, budget);
-      entry.fixed = [calcLoad(entry.fixed[0], EXP[0], entry.running), calcLoad(entry.fixed[1], EXP[1], entry.running), calcLoad(entry.fixed[2], EXP[2], entry.running)];
-      this.cursor = (this.cursor + i + 1) % Math.max(1, entries.length);
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    if (this.work) return; // the previous tick is still under way: it is this tick
+    const startedAt = this.now();
+    const queue: Tracked[] = [];
+    for (const dir of this.watched) {
+      const entry = this.states.get(dir, NAME) as Tracked | undefined;
+      if (!entry) this.watched.delete(dir); // swept: its cgroup is gone
+      else if (startedAt - entry.readAt > this.idleAfterMs) this.watched.delete(dir);
+      else queue.push(entry);
     }
-    if (this.tracked.size === 0) this.stop();
+    this.work = { queue, startedAt };
+    this.slice();
   }
 
-  /** Count the entry's R/D threads; returns the number of threads read. */
-  private sample(entry: Tracked, budget: number): number {
-    const tids = tasksUnder(entry.dir, entry.version, Math.min(budget, MAX_TASKS_PER_CONTAINER));
-    let running = 0;
-    let newest = 0;
-    for (const tid of tids) {
-      const stat = this.reader.readProcStat(tid);
-      if (stat?.state === 'R' || stat?.state === 'D') running++;
-      if (stat) newest = Math.max(newest, tid);
+  private arm(delayMs: number): void {
+    this.cancelTimer = this.schedule(() => this.tick(), Math.max(0, delayMs));
+  }
+
+  /** One slice of the current tick: at most threadsPerSlice thread reads, then yield to other work. */
+  private slice(): void {
+    const work = this.work;
+    if (!work) return;
+    const start = this.now();
+    let budget = this.threadsPerSlice;
+    while (budget > 0) {
+      if (!work.current) {
+        const entry = work.queue.shift();
+        if (!entry) break;
+        if (!(this.states.get(entry.dir, NAME) === entry)) continue; // swept meanwhile
+        const tids = tasksUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER);
+        if (tids.length === 0 && !this.exists(entry.dir)) {
+          this.watched.delete(entry.dir);
+          this.states.delete(entry.dir);
+          continue;
+        }
+        work.current = { entry, tids, index: 0, running: 0, active: 0, newest: 0 };
+      }
+      const c = work.current;
+      const end = Math.min(c.tids.length, c.index + budget);
+      budget -= end - c.index;
+      for (; c.index < end; c.index++) this.countThread(c, c.tids[c.index]!);
+      if (c.index >= c.tids.length) {
+        this.fold(c.entry, c.running, c.active, c.tids.length, c.newest, this.now());
+        work.current = undefined;
+      }
     }
+    this.maxSliceMs = Math.max(this.maxSliceMs, this.now() - start);
+    if (work.current || work.queue.length > 0) {
+      this.defer(() => this.slice());
+      return;
+    }
+    this.work = undefined;
+    this.ticks++;
+    if (this.watched.size > 0) this.arm(work.startedAt + this.intervalMs - this.now());
+  }
+
+  private countThread(c: NonNullable<TickWork['current']>, tid: number): void {
+    const stat = this.reader.readProcStat(tid);
+    if (!stat) return;
+    const kind = threadStateKind(stat.state);
+    if (kind === 'running') c.running++;
+    if (kind !== 'other') c.active++;
+    if (tid > c.newest) c.newest = tid;
+  }
+
+  /** Count the entry's threads now without folding (a first read, or a read after a gap). */
+  private countNow(entry: Tracked): void {
+    const c = { entry, tids: tasksUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER), index: 0, running: 0, active: 0, newest: 0 };
+    for (const tid of c.tids) this.countThread(c, tid);
+    this.record(entry, c.running, c.tids.length, c.newest);
+  }
+
+  private record(entry: Tracked, running: number, total: number, newest: number): void {
     entry.running = running;
-    entry.total = tids.length;
+    entry.total = total;
     // The newest thread, in the container's own pid numbering (LXCFS shows the host's).
     const nspid = newest ? this.reader.readProcStatus(newest)?.nspid : undefined;
     entry.lastPid = nspid?.[nspid.length - 1] ?? newest;
-    return tids.length;
+  }
+
+  private fold(entry: Tracked, running: number, active: number, total: number, newest: number, now: number): void {
+    entry.fixed = [calcLoad(entry.fixed[0], EXP_1, active), calcLoad(entry.fixed[1], EXP_5, active), calcLoad(entry.fixed[2], EXP_15, active)];
+    entry.sampledAt = now;
+    this.record(entry, running, total, newest);
+  }
+
+  /** Fold the ticks missed since the entry was last sampled, with the CPU-time estimate of its activity. */
+  private catchUp(entry: Tracked, now: number, usageNs: number | undefined): void {
+    const missed = Math.min(MAX_CATCH_UP_TICKS, Math.floor((now - entry.sampledAt) / this.intervalMs));
+    if (missed <= 0) return;
+    const used = usageNs !== undefined && entry.usageNs !== undefined ? usageNs - entry.usageNs : undefined;
+    const span = now - entry.usageAt;
+    // CPU-seconds per second over the gap = how many threads were running on average.
+    const active = used !== undefined && used >= 0 && span > 0 ? used / 1e6 / span : 0;
+    for (let i = 0; i < missed; i++) {
+      entry.fixed = [calcLoad(entry.fixed[0], EXP_1, active), calcLoad(entry.fixed[1], EXP_5, active), calcLoad(entry.fixed[2], EXP_15, active)];
+    }
+    entry.sampledAt += missed * this.intervalMs;
   }
 }

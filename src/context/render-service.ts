@@ -1,11 +1,13 @@
 // Turns "caller C opened path P" into file content: resolve C's container, let the loaded renderer module
-// collect and render. Errors come back as values with a reason for the log; nothing here throws.
+// collect and render, keep the state a renderer hands back for the container's next render. Errors come
+// back as values with a reason for the log; nothing here throws.
 
 import type { CgroupReader } from 'node-cgroups-parser';
-import type { RenderOptions, VirtualFile } from '../renderers/types.js';
+import { outputText, type Mirror, type RendererModule, type RenderOptions, type RenderOutput, type VirtualFile } from '../contract.js';
+import { ContainerStates } from './container-state.js';
 import type { ContainerResolver } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
-import { hostPath, sourcesFor } from './sources.js';
+import { hostPath, sourcesFor, stateKeyOf, type Services } from './sources.js';
 import { ThreadCensus } from './thread-census.js';
 
 export interface Caller {
@@ -19,23 +21,16 @@ export type Rendered =
   | { ok: true; content: Buffer; initPid?: number }
   | { ok: false; errno: 'ENOENT' | 'ESRCH' | 'EIO'; reason: string };
 
-/** A host directory served as is under the mount (e.g. the rest of /sys/devices/system/cpu). */
-export interface Mirror {
-  path: string;
-  hostPath: string;
-}
-
-export interface RendererModule {
-  version: string;
-  files: readonly VirtualFile[];
-  mirrors?: readonly Mirror[];
-}
+/** State a renderer keeps per container is stored under this name plus the file's path. */
+const STATE_PREFIX = 'render:';
 
 export class RenderService {
   private byPath = new Map<string, VirtualFile>();
   private module!: RendererModule;
   /** SIGUSR2: serve every file from the host, as LXCFS's "non-virtualization mode" */
   passthrough = false;
+  /** per-container state kept across renders and reloads: renderer state, thread censuses, load averages */
+  readonly states: ContainerStates;
   /** thread-state counts for /proc/stat, kept across renders and reloads */
   readonly census: ThreadCensus;
 
@@ -46,7 +41,8 @@ export class RenderService {
     module: RendererModule,
     private readonly sampler?: LoadavgSampler,
   ) {
-    this.census = new ThreadCensus(reader);
+    this.states = sampler?.states ?? new ContainerStates();
+    this.census = new ThreadCensus(reader, { states: this.states });
     this.use(module);
   }
 
@@ -73,19 +69,16 @@ export class RenderService {
   }
 
   /**
-   * Render every file of a candidate module for one process (the daemon itself) without switching to it:
-   * the smoke test a reload must pass. Returns the first failure, or undefined.
+   * Render every file of a candidate module, and the hidden entries of its mirrors, for each of `pids`
+   * without switching to it and without keeping any state: the smoke test a reload must pass. Returns the
+   * first failure, or undefined.
    */
-  check(module: RendererModule, pid: number): string | undefined {
-    const resolved = this.resolver.resolve(pid);
-    if (!resolved.ok) return `cannot resolve pid ${pid} for the smoke render: ${resolved.reason}`;
-    for (const file of module.files) {
-      try {
-        const text = file.render(file.collect(sourcesFor(this.reader, resolved.container), this.options), this.options);
-        if (typeof text !== 'string') return `${file.path}: render returned ${typeof text}, not text`;
-      } catch (err) {
-        return `${file.path}: ${(err as Error)?.stack ?? String(err)}`;
-      }
+  check(module: RendererModule, pids: readonly number[]): string | undefined {
+    for (const pid of pids) {
+      const resolved = this.resolver.resolve(pid);
+      if (!resolved.ok) return `cannot resolve pid ${pid} for the smoke render: ${resolved.reason}`;
+      const failure = checkFor(module, () => sourcesFor(this.reader, resolved.container), this.options);
+      if (failure) return `for pid ${pid}: ${failure}`;
     }
     return undefined;
   }
@@ -99,13 +92,78 @@ export class RenderService {
     }
     const resolved = this.resolver.resolve(caller.pid);
     if (!resolved.ok) return { ok: false, errno: 'ESRCH', reason: resolved.reason };
+    const container = resolved.container;
+    const slot = stateKeyOf(this.reader, container);
+    const name = STATE_PREFIX + path;
     try {
-      const snapshot = file.collect(sourcesFor(this.reader, resolved.container, this.sampler, this.census), this.options);
-      const text = file.render(snapshot, this.options);
-      if (typeof text !== 'string') return { ok: false, errno: 'EIO', reason: `renderer for ${path} returned ${typeof text}, not text` };
-      return { ok: true, content: Buffer.from(text), initPid: resolved.container.initPid };
+      const sources = sourcesFor(this.reader, container, this.services(slot ? () => this.states.get(slot.key, name) : undefined));
+      const output = file.render(file.collect(sources, this.options), this.options);
+      const text = outputText(output);
+      if (text === undefined) return { ok: false, errno: 'EIO', reason: `renderer for ${path} returned ${describe(output)}, not text` };
+      if (slot && typeof output === 'object') this.states.set(slot.key, slot.dir, name, output.state);
+      return { ok: true, content: Buffer.from(text), initPid: container.initPid };
     } catch (err) {
       return { ok: false, errno: 'EIO', reason: `renderer for ${path} failed: ${(err as Error)?.stack ?? String(err)}` };
     }
   }
+
+  /**
+   * Names directly inside the mirrored directory `mirrorPath` that `caller` must not see (e.g. the cpuN
+   * directories of CPUs outside its view). Empty when nothing is hidden or the caller cannot be resolved.
+   */
+  hidden(mirrorPath: string, caller: Caller): ReadonlySet<string> {
+    const mirror = this.mirrors.find((m) => m.path === mirrorPath);
+    if (!mirror?.hide || this.passthrough) return NOTHING;
+    const resolved = this.resolver.resolve(caller.pid);
+    if (!resolved.ok) return NOTHING;
+    try {
+      const names = mirror.hide.render(mirror.hide.collect(sourcesFor(this.reader, resolved.container, this.services()), this.options), this.options);
+      return Array.isArray(names) ? new Set(names.filter((n) => typeof n === 'string')) : NOTHING;
+    } catch {
+      return NOTHING;
+    }
+  }
+
+  /** Drop per-container state whose cgroup is gone, and return the sizes of what is kept. */
+  prune(): { states: number; loadavgWatched: number } {
+    this.states.sweep();
+    this.sampler?.prune();
+    return { states: this.states.size, loadavgWatched: this.sampler?.size ?? 0 };
+  }
+
+  private services(lastState?: () => unknown): Services {
+    const services: Services = { census: this.census };
+    if (this.sampler) services.sampler = this.sampler;
+    if (lastState) services.lastState = lastState;
+    return services;
+  }
 }
+
+const NOTHING: ReadonlySet<string> = new Set();
+
+function describe(output: unknown): string {
+  return output === null ? 'null' : typeof output;
+}
+
+/** Render every file and mirror filter of `module` once with fresh Sources; the first failure, or undefined. */
+export function checkFor(module: RendererModule, sources: () => ReturnType<typeof sourcesFor>, options: RenderOptions): string | undefined {
+  for (const file of module.files) {
+    try {
+      const output: RenderOutput = file.render(file.collect(sources(), options), options);
+      if (outputText(output) === undefined) return `${file.path}: render returned ${describe(output)}, not text`;
+    } catch (err) {
+      return `${file.path}: ${(err as Error)?.stack ?? String(err)}`;
+    }
+  }
+  for (const mirror of module.mirrors ?? []) {
+    if (!mirror.hide) continue;
+    try {
+      const names = mirror.hide.render(mirror.hide.collect(sources(), options), options);
+      if (!Array.isArray(names)) return `${mirror.path}: hide returned ${describe(names)}, not a list`;
+    } catch (err) {
+      return `${mirror.path} (hide): ${(err as Error)?.stack ?? String(err)}`;
+    }
+  }
+  return undefined;
+}
+

@@ -1,15 +1,23 @@
-// The daemon's side of the renderer contract: typed reads of the caller's container and of the host,
-// each file read at most once per render.
+// The daemon's side of the renderer contract (src/contract.ts: Sources): typed reads of the caller's
+// container and of the host, each file read at most once per render, and the per-container services the
+// daemon keeps across renders (load averages, thread census, renderer state).
 
-import { parseLimit, type CgroupDir, type CgroupReader } from 'node-cgroups-parser';
-import type { MemoryLimits, MemoryView, Sources } from '../renderers/types.js';
+import { parseFlatKeyed, parseLimit, type CgroupDir, type CgroupReader } from 'node-cgroups-parser';
+import type { MemoryLimits, MemoryView, Sources } from '../contract.js';
 import type { Container } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
 import { tasksUnder } from './tasks.js';
 import { ThreadCensus } from './thread-census.js';
 
-/** `census` keeps thread counts across renders (the daemon's); without one every render counts afresh. */
-export function sourcesFor(reader: CgroupReader, container: Container, sampler?: LoadavgSampler, census?: ThreadCensus): Sources {
+/** What the daemon keeps across renders; absent ones behave as for a one-off render. */
+export interface Services {
+  sampler?: LoadavgSampler;
+  census?: ThreadCensus;
+  /** the state this file's previous render returned for this container */
+  lastState?: () => unknown;
+}
+
+export function sourcesFor(reader: CgroupReader, container: Container, services: Services = {}): Sources {
   const files = new Map<string, string | undefined>();
   // Resolving the container may have read the init's stat already (uptime needs its start time).
   if (container.initStat !== undefined) files.set(hostPath(reader, `/proc/${container.initPid}/stat`), container.initStat);
@@ -46,16 +54,41 @@ export function sourcesFor(reader: CgroupReader, container: Container, sampler?:
       const dir = chainOf(controller)[0];
       return dir ? tasksUnder(dir.dir, dir.version, limit) : undefined;
     },
+    processes(controller, limit) {
+      const dir = chainOf(controller)[0];
+      return dir ? tasksUnder(dir.dir, dir.version, limit, 'processes') : undefined;
+    },
     threadStates(controller) {
       const dir = chainOf(controller)[0];
-      return dir ? (census ?? new ThreadCensus(reader, { minAgeMs: 0 })).statesOf(dir.dir, dir.version) : undefined;
+      return dir ? (services.census ?? new ThreadCensus(reader, { minAgeMs: 0 })).statesOf(dir.dir, dir.version) : undefined;
     },
     loadavg() {
-      if (!sampler) return undefined;
+      if (!services.sampler) return undefined;
       const dir = chainOf('cpu')[0] ?? chainOf('unified')[0];
-      return dir ? sampler.view(dir.dir, dir.version) : undefined;
+      if (!dir) return undefined;
+      // The cgroup's CPU time lets the sampler catch up ticks missed while nobody read this container.
+      const cpuacct = chainOf('cpuacct')[0];
+      const usage = cpuacct?.version === 1 ? Number(readOnce(`${cpuacct.dir}/cpuacct.usage`)?.trim()) : undefined;
+      const unified = chainOf('unified')[0];
+      const usec = usage === undefined && unified ? parseFlatKeyed(readOnce(`${unified.dir}/cpu.stat`) ?? '').get('usage_usec') : undefined;
+      const usageNs = usage !== undefined && Number.isFinite(usage) ? usage : usec !== undefined ? usec * 1000 : undefined;
+      return services.sampler.view(dir.dir, dir.version, usageNs);
     },
+    lastState: () => services.lastState?.(),
   };
+}
+
+/**
+ * The key and cgroup directory under which the daemon keeps a container's state between renders: its
+ * CPU-accounting cgroup (v1 cpuacct, else cpu, else the cgroup2 directory, else memory), plus its cpuset
+ * (two containers that share one but not the other must not share counters). undefined when the
+ * container has none of them.
+ */
+export function stateKeyOf(reader: CgroupReader, container: Container): { key: string; dir: string } | undefined {
+  const dir = reader.dirOf(container.cgroups, 'cpuacct') ?? reader.dirOf(container.cgroups, 'cpu') ?? reader.unifiedDirOf(container.cgroups) ?? reader.dirOf(container.cgroups, 'memory');
+  if (!dir) return undefined;
+  const cpuset = reader.dirOf(container.cgroups, 'cpuset');
+  return { key: cpuset && cpuset.dir !== dir.dir ? `${dir.dir}\n${cpuset.dir}` : dir.dir, dir: dir.dir };
 }
 
 /** Host paths follow the reader's roots (/proc/... the proc root, the rest the fs root), so fixture trees

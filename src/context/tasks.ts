@@ -1,15 +1,23 @@
-// Thread ids of a cgroup subtree: v1 `tasks` and v2 `cgroup.threads` list only a cgroup's own members, so
-// the subtree is walked. Bounded in depth and count: a container cannot make one request arbitrarily slow.
+// Thread and process ids of a cgroup subtree: v1 `tasks` / v2 `cgroup.threads` (threads) and
+// `cgroup.procs` (processes) list only a cgroup's own members, so the subtree is walked. Bounded in depth
+// and count: a container cannot make one request arbitrarily slow.
 
 import { readdirSync, readFileSync } from 'node:fs';
 
 export const MAX_TASK_DEPTH = 8;
 
-export function tasksUnder(dir: string, version: 1 | 2, limit: number): number[] {
-  const file = version === 1 ? 'tasks' : 'cgroup.threads';
-  const tids: number[] = [];
+/** The file listing a cgroup's own threads or processes. */
+function listFile(version: 1 | 2, what: 'threads' | 'processes'): string {
+  if (what === 'processes') return 'cgroup.procs';
+  return version === 1 ? 'tasks' : 'cgroup.threads';
+}
+
+/** Thread ids (or with `what: 'processes'`, process ids) of `dir` and its descendants, at most `limit`. */
+export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'threads' | 'processes' = 'threads'): number[] {
+  const file = listFile(version, what);
+  const ids: number[] = [];
   const walk = (path: string, depth: number): void => {
-    if (tids.length >= limit) return;
+    if (ids.length >= limit) return;
     let text = '';
     try {
       text = readFileSync(`${path}/${file}`, 'utf8');
@@ -17,9 +25,9 @@ export function tasksUnder(dir: string, version: 1 | 2, limit: number): number[]
       return; // removed under us: what we have is the answer
     }
     for (const line of text.split('\n')) {
-      if (tids.length >= limit) return;
-      const tid = Number(line);
-      if (line !== '' && Number.isInteger(tid) && tid > 0) tids.push(tid);
+      if (ids.length >= limit) return;
+      const id = Number(line);
+      if (line !== '' && Number.isInteger(id) && id > 0) ids.push(id);
     }
     if (depth >= MAX_TASK_DEPTH) return;
     let entries;
@@ -31,5 +39,5 @@ export function tasksUnder(dir: string, version: 1 | 2, limit: number): number[]
     for (const e of entries) if (e.isDirectory()) walk(`${path}/${e.name}`, depth + 1);
   };
   walk(dir, 0);
-  return tids;
+  return ids;
 }

@@ -5,7 +5,8 @@
 
 import Fuse from 'fuse-native';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
-import type { Caller, Mirror } from '../context/render-service.js';
+import type { Mirror } from '../contract.js';
+import type { Caller } from '../context/render-service.js';
 import type { Logger } from './logger.js';
 
 export type OpenResult = { ok: true; content: Buffer } | { ok: false; errno: 'ENOENT' | 'ESRCH' | 'EIO' };
@@ -15,6 +16,8 @@ export interface FileProvider {
   files(): readonly { path: string; mode?: number }[];
   /** host directories served as they are, around the virtual files inside them */
   mirrors(): readonly Mirror[];
+  /** names directly inside the mirror at `mirrorPath` that `caller` does not see */
+  hidden(mirrorPath: string, caller: Caller): ReadonlySet<string>;
   open(path: string, caller: Caller): OpenResult;
 }
 
@@ -22,7 +25,7 @@ interface Tree {
   source: readonly { path: string; mode?: number }[];
   dirs: Map<string, string[]>; // "/proc" -> ["meminfo"]
   files: Map<string, number>; // "/proc/meminfo" -> mode
-  mirrors: { root: string; hostPath: string }[];
+  mirrors: { root: string; path: string; hostPath: string; filtered: boolean }[];
   /** attributes of virtual files and directories, made once per tree (every open checks them) */
   stats: Map<string, Fuse.Stat>;
 }
@@ -135,10 +138,25 @@ export class FuseHost {
     for (const f of source) add(f.path, f.mode ?? 0o444);
     const mirrors = this.provider.mirrors().map((m) => {
       add(m.path, undefined);
-      return { root: `/${m.path}`, hostPath: m.hostPath };
+      return { root: `/${m.path}`, path: m.path, hostPath: m.hostPath, filtered: m.hide !== undefined };
     });
     this.tree = { source, dirs, files, mirrors, stats: new Map() };
     return this.tree;
+  }
+
+  /**
+   * Whether `path` is an entry directly inside a filtered mirror that this caller must not see (a lookup
+   * of it fails with ENOENT and readdir leaves it out).
+   */
+  private hiddenFrom(path: string, caller: Caller | undefined): boolean {
+    if (!caller) return false;
+    for (const m of this.currentTree().mirrors) {
+      if (!m.filtered || !path.startsWith(m.root + '/')) continue;
+      const name = path.slice(m.root.length + 1);
+      if (name.includes('/')) return false;
+      return this.provider.hidden(m.path, caller).has(name);
+    }
+    return false;
   }
 
   /** The host path behind a mirrored path, undefined outside every mirror. */
@@ -179,6 +197,34 @@ export class FuseHost {
     return Fuse.ENOENT;
   }
 
+  /** Content for an open (or a rewind of an open file): permission check, then the provider's rendering. */
+  private serve(op: 'open' | 'rewind', path: string, caller: Caller, cb: (code: number, fd?: number, content?: Buffer, cacheable?: boolean) => void): void {
+    try {
+      const tree = this.currentTree();
+      // Without default_permissions the kernel leaves permission checks to us: honour the modes shown.
+      const st = this.stat(path);
+      if (typeof st === 'number') return cb(st);
+      if (!mayRead(st, caller)) return cb(Fuse.EACCES);
+      if (!tree.files.has(path)) {
+        const host = this.hostPathOf(path);
+        if (host === undefined) return cb(tree.dirs.has(path) ? Fuse.EISDIR : Fuse.ENOENT);
+        return cb(0, 0, readFileSync(host));
+      }
+      const result = this.provider.open(path.slice(1), caller);
+      if (!result.ok) return cb(Fuse[result.errno]);
+      this.log.debug({ op, path, caller, bytes: result.content.length }, op);
+      // Only world-readable files may be answered from the render cache: it is keyed by pid namespace,
+      // and the permission check above is per caller.
+      const cacheable = this.renderCacheMs > 0 && (tree.files.get(path)! & 0o004) !== 0;
+      cb(0, 0, result.content, cacheable);
+      if (cacheable) this.armSweep();
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === Fuse.EIO) this.log.error({ op, path, caller, err }, `${op} failed`);
+      cb(errno);
+    }
+  }
+
   private operations(): Fuse.Operations {
     const refuse = (op: string) => (...args: unknown[]) => {
       const cb = args.find((a): a is (code: number) => void => typeof a === 'function');
@@ -188,12 +234,13 @@ export class FuseHost {
     };
 
     return {
-      getattr: (path, cb) => {
+      getattr: (path, cb, caller) => {
+        if (this.hiddenFrom(path, caller)) return cb(Fuse.ENOENT);
         const st = this.stat(path);
         if (typeof st === 'number') cb(st);
         else cb(0, st);
       },
-      readdir: (path, cb) => {
+      readdir: (path, cb, caller) => {
         const virtual = this.currentTree().dirs.get(path) ?? [];
         const host = this.hostPathOf(path);
         let names = virtual;
@@ -204,6 +251,11 @@ export class FuseHost {
             names = [...new Set([...readdirSync(host), ...virtual])];
           } catch (err) {
             if (virtual.length === 0) return cb(errnoOf(err));
+          }
+          const mirror = this.currentTree().mirrors.find((m) => m.root === path && m.filtered);
+          if (mirror) {
+            const hidden = this.provider.hidden(mirror.path, caller);
+            names = names.filter((n) => !hidden.has(n));
           }
         } else if (!this.currentTree().dirs.has(path)) {
           return cb(typeof this.stat(path) === 'number' ? Fuse.ENOENT : Fuse.ENOTDIR);
@@ -220,35 +272,14 @@ export class FuseHost {
         }
       },
       open: (path, flags, cb, caller) => {
-        try {
-          const tree = this.currentTree();
-          if ((flags & O_ACCMODE) !== 0 || flags & O_TRUNC) {
-            this.log.debug({ op: 'open', path, flags, caller }, 'refused: read-only filesystem');
-            return cb(Fuse.EROFS);
-          }
-          // Without default_permissions the kernel leaves permission checks to us: honour the modes shown.
-          const st = this.stat(path);
-          if (typeof st === 'number') return cb(st);
-          if (!mayRead(st, caller)) return cb(Fuse.EACCES);
-          if (!tree.files.has(path)) {
-            const host = this.hostPathOf(path);
-            if (host === undefined) return cb(tree.dirs.has(path) ? Fuse.EISDIR : Fuse.ENOENT);
-            return cb(0, 0, readFileSync(host));
-          }
-          const result = this.provider.open(path.slice(1), caller);
-          if (!result.ok) return cb(Fuse[result.errno]);
-          this.log.debug({ op: 'open', path, caller, bytes: result.content.length }, 'open');
-          // Only world-readable files may be answered from the render cache: it is keyed by pid namespace,
-          // and the permission check above is per caller.
-          const cacheable = this.renderCacheMs > 0 && (tree.files.get(path)! & 0o004) !== 0;
-          cb(0, 0, result.content, cacheable);
-          if (cacheable) this.armSweep();
-        } catch (err) {
-          const errno = errnoOf(err);
-          if (errno === Fuse.EIO) this.log.error({ op: 'open', path, caller, err }, 'open failed');
-          cb(errno);
+        if ((flags & O_ACCMODE) !== 0 || flags & O_TRUNC) {
+          this.log.debug({ op: 'open', path, flags, caller }, 'refused: read-only filesystem');
+          return cb(Fuse.EROFS);
         }
+        this.serve('open', path, caller, cb);
       },
+      // A reader rewound to offset 0 (lseek + read, pread at 0): render again, as the kernel's seq_files do.
+      rewind: (path, cb, caller) => this.serve('rewind', path, caller, cb),
       write: refuse('write'),
       truncate: refuse('truncate'),
       ftruncate: refuse('ftruncate'),

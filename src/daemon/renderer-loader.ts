@@ -12,30 +12,10 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileFunction } from 'node:vm';
-import { z } from 'zod';
-import type { RendererModule } from '../context/render-service.js';
+import { rendererModuleSchema, type RendererModule } from '../contract.js';
 
 /** LXCFS_TS_RENDERERS overrides the bundle path (tests, packagers). */
 export const DEFAULT_BUNDLE = process.env.LXCFS_TS_RENDERERS || fileURLToPath(new URL('../../renderers.cjs', import.meta.url));
-
-// zod 4's z.function() is no longer a schema; a function field is checked with z.custom.
-const fn = z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', 'must be a function');
-
-const moduleShape = z.object({
-  version: z.string(),
-  files: z
-    .array(
-      z.object({
-        path: z.string().regex(/^[a-z0-9_]+(\/[a-z0-9_.]+)+$/, 'a file path is relative, like proc/meminfo'),
-        collect: fn,
-        render: fn,
-        hostPath: z.string().startsWith('/'),
-        mode: z.number().int().min(0).max(0o777).optional(),
-      }),
-    )
-    .min(1),
-  mirrors: z.array(z.object({ path: z.string().min(1), hostPath: z.string().startsWith('/') })).optional(),
-});
 
 export interface LoadedRenderers {
   module: RendererModule;
@@ -84,7 +64,7 @@ export class RendererLoader {
     } catch (err) {
       return { ok: false, message: `renderers ${this.path} failed to load: ${(err as Error)?.stack ?? String(err)}` };
     }
-    const shape = moduleShape.safeParse(exported);
+    const shape = rendererModuleSchema.safeParse(exported);
     if (!shape.success) {
       return { ok: false, message: `renderers ${this.path} have the wrong shape: ${shape.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
     }

@@ -131,9 +131,10 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
 
   const reload = () => {
     resolver.prune();
-    status.caches = { pidNamespaces: resolver.cachedNamespaces, loadavgContainers: sampler?.size ?? 0, threadCensus: service.census.size };
+    const kept = service.prune();
+    status.caches = { pidNamespaces: resolver.cachedNamespaces, containerStates: kept.states, loadavgContainers: kept.loadavgWatched, ...(sampler ? { loadavgMaxSliceMs: Math.round(sampler.maxSliceMs * 100) / 100 } : {}) };
     status.renderCache = { ms: options.renderCacheMs, ...host.renderCacheStats() };
-    const result = loader.load((candidate) => service.check(candidate, process.pid));
+    const result = loader.load((candidate) => service.check(candidate, [process.pid]));
     if (!result.ok) {
       status.lastReloadError = { at: new Date().toISOString(), message: result.message };
       log.error({ path: loader.path, err: result.message }, 'renderer reload failed; the previous renderers keep serving');
@@ -165,6 +166,7 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
     {
       files: () => service.files,
       mirrors: () => service.mirrors,
+      hidden: (path, caller) => service.hidden(path, caller),
       open: (path, caller) => {
         const rendered = service.render(path, caller);
         if (rendered.ok) return rendered;

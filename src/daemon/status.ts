@@ -12,7 +12,7 @@ export interface DaemonStatus {
   lastReloadError?: { at: string; message: string };
   passthrough: boolean;
   /** sizes of the daemon's per-container state, refreshed on SIGUSR1 (for leak checks) */
-  caches?: { pidNamespaces: number; loadavgContainers: number; threadCensus?: number };
+  caches?: { pidNamespaces: number; containerStates: number; loadavgContainers: number; loadavgMaxSliceMs?: number };
   /** --render-cache-ms and the binding's counters since start, refreshed on SIGUSR1 */
   renderCache?: { ms: number; entries: number; hits: number; misses: number };
 }
@@ -58,7 +58,7 @@ export function readStatus(pidfile: string): StatusReport {
     `passthrough:  ${status.passthrough ? 'on (host files served)' : 'off'}`,
     `last failure: ${status.lastReloadError ? `${status.lastReloadError.at}: ${status.lastReloadError.message.split('\n')[0]}` : 'none'}`,
     `render cache: ${status.renderCache ? (status.renderCache.ms === 0 ? 'off' : `${status.renderCache.ms} ms, ${status.renderCache.entries} entries, ${status.renderCache.hits} hits, ${status.renderCache.misses} misses (as of the last SIGUSR1)`) : 'n/a'}`,
-    `caches:       ${status.caches ? `${status.caches.pidNamespaces} pid namespaces, ${status.caches.loadavgContainers} loadavg containers, ${status.caches.threadCensus ?? 0} thread censuses (as of the last SIGUSR1)` : 'n/a'}`,
+    `caches:       ${status.caches ? `${status.caches.pidNamespaces} pid namespaces, ${status.caches.containerStates} containers with state, ${status.caches.loadavgContainers} sampled for loadavg${status.caches.loadavgMaxSliceMs !== undefined ? ` (longest sampler slice ${status.caches.loadavgMaxSliceMs} ms)` : ''} (as of the last SIGUSR1)` : 'n/a'}`,
   ];
   return { ok: true, text: lines.join('\n') + '\n' };
 }

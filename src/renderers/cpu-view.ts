@@ -1,9 +1,16 @@
-// Which CPUs a container sees, shared by cpuinfo, stat and sys/devices/system/cpu/{online,present,possible}
-// so the three always agree. Visible CPUs are host CPU ids; every file numbers them 0..n-1 in that order
-// (LXCFS 5.0.3 shows "processor 0", "cpu1" and online "1" for the cpuset {1}: never here).
+// Which CPUs a container sees, shared by cpuinfo, stat, sys/devices/system/cpu/{online,present,possible}
+// and the cpuN directories of that mirror, so they always agree.
+//
+// The decision: every file names the visible CPUs by their host ids, as the kernel does for a machine
+// whose other CPUs are not present. A container whose cpuset is {1} sees "processor : 1", "cpu1", online
+// "1" and one directory cpu1: pinning to a CPU a file lists (taskset -c 1, sched_setaffinity) is pinning
+// to that very CPU, which the kernel accepts, and every counting tool (nproc, getconf, lscpu, os.cpu_count,
+// psutil, sysstat, htop, top, Node's os.cpus) counts the same one CPU. Renumbering from 0 (LXCFS 5.0's
+// cpuinfo; lxcfs-ts before 0.2) made "taskset -c 0" fail with EINVAL inside such a container, and LXCFS
+// mixes both schemes (cpuinfo "processor 0", stat "cpu1", online "1").
 
 import { parseCpuList } from 'node-cgroups-parser';
-import type { RenderOptions, Sources } from './types.js';
+import type { RenderOptions, Sources } from '../contract.js';
 
 export interface CpuView {
   /** host CPU ids the container may run on, ascending */
@@ -67,7 +74,14 @@ export function visibleCpus(view: CpuView, options: RenderOptions): number[] {
   return view.cpus.slice(0, Math.max(1, Math.ceil(view.quota)));
 }
 
-/** "0-3" for 4 CPUs: the renumbered list every file uses. */
-export function renumberedList(count: number): string {
-  return count <= 1 ? '0' : `0-${count - 1}`;
+/** A CPU list in the kernel's format (lib/bitmap.c: bitmap_print_to_pagebuf "%*pbl"): "0-3", "1", "0-1,3". */
+export function cpuListText(cpus: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; ) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j]! + 1) j++;
+    parts.push(j === i ? String(cpus[i]) : `${cpus[i]}-${cpus[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }

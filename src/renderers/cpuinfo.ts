@@ -1,12 +1,12 @@
-// /proc/cpuinfo with only the container's CPUs, renumbered from 0 (LXCFS src/proc_cpuview.c:
-// proc_cpuinfo_read keeps the blocks of cpuset CPUs the same way). Formats:
+// /proc/cpuinfo with only the container's CPUs, under their host ids (cpu-view.ts says why; LXCFS
+// src/proc_cpuview.c: proc_cpuinfo_read keeps the same blocks but renumbers them from 0). Formats:
 // - x86, arm64, ppc64le, riscv…: one block per CPU starting "processor\t: N", blank-line separated, maybe
 //   followed by machine-wide blocks (ppc "timebase…", arm32 "Hardware…") which are kept;
 // - s390x: a header with "# processors", one "processor N: …" line per CPU, then "cpu number : N" blocks;
 // - anything else: the host file unchanged.
 
 import { collectCpuView, visibleCpus, type CpuView } from './cpu-view.js';
-import type { RenderOptions, Sources, VirtualFile } from './types.js';
+import type { RenderOptions, Sources, VirtualFile } from '../contract.js';
 
 export interface CpuinfoSnapshot {
   host: string;
@@ -20,8 +20,8 @@ export function collectCpuinfo(sources: Sources, options: RenderOptions): Cpuinf
 export function renderCpuinfo(snapshot: CpuinfoSnapshot, options: RenderOptions): string {
   const cpus = visibleCpus(snapshot.view, options);
   if (cpus.length === 0) return snapshot.host;
-  const newId = new Map(cpus.map((cpu, i) => [cpu, i]));
-  if (/^processor \d+:/m.test(snapshot.host)) return renderS390(snapshot.host, newId);
+  const visible = new Set(cpus);
+  if (/^processor \d+:/m.test(snapshot.host)) return renderS390(snapshot.host, visible);
 
   const blocks = snapshot.host.split(/\n\n+/).filter((b) => b.trim() !== '');
   const out: string[] = [];
@@ -34,10 +34,10 @@ export function renderCpuinfo(snapshot: CpuinfoSnapshot, options: RenderOptions)
       continue;
     }
     sawProcessor = true;
-    // Numbered in output order, each host CPU once, so the ids run 0..n-1 even if the host file repeats one.
+    // Each host CPU once, even if the host file repeats one.
     const cpu = Number(m[1]);
-    if (!newId.has(cpu) || kept.has(cpu)) continue;
-    out.push(block.replace(/^(processor\s*:\s*)\d+/, `$1${kept.size}`).replace(/\n+$/, ''));
+    if (!visible.has(cpu) || kept.has(cpu)) continue;
+    out.push(block.replace(/\n+$/, ''));
     kept.add(cpu);
   }
   if (!sawProcessor) return snapshot.host;
@@ -45,27 +45,25 @@ export function renderCpuinfo(snapshot: CpuinfoSnapshot, options: RenderOptions)
   return out.join('\n\n') + (/\n\n$/.test(snapshot.host) ? '\n\n' : '\n');
 }
 
-function renderS390(host: string, newId: Map<number, number>): string {
+function renderS390(host: string, visible: ReadonlySet<number>): string {
   const lines = host.split('\n');
   const out: string[] = [];
   let skipping = false;
   for (const line of lines) {
     const header = /^# processors\s*:\s*\d+/.exec(line);
     if (header) {
-      out.push(line.replace(/\d+\s*$/, String(newId.size)));
+      out.push(line.replace(/\d+\s*$/, String(visible.size)));
       continue;
     }
     const perCpu = /^processor (\d+):(.*)$/.exec(line);
     if (perCpu) {
-      const id = newId.get(Number(perCpu[1]));
-      if (id !== undefined) out.push(`processor ${id}:${perCpu[2]}`);
+      if (visible.has(Number(perCpu[1]))) out.push(line);
       continue;
     }
     const cpuNumber = /^cpu number\s*:\s*(\d+)/.exec(line);
     if (cpuNumber) {
-      const id = newId.get(Number(cpuNumber[1]));
-      skipping = id === undefined;
-      if (!skipping) out.push(line.replace(/\d+\s*$/, String(id)));
+      skipping = !visible.has(Number(cpuNumber[1]));
+      if (!skipping) out.push(line);
       continue;
     }
     if (line === '' && skipping) {

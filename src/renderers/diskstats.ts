@@ -1,5 +1,7 @@
 // /proc/diskstats per container: the host's device list, each line rebuilt from the cgroup's I/O
-// counters, devices the container did no I/O on omitted. Sources:
+// counters, zeros for a device the container did no I/O on (iostat and vmstat -d list the devices they
+// find here, so a container that has not done I/O yet still sees its disks). Loop and RAM devices the host
+// itself never used are left out, as iostat does. Sources:
 //   v2 io.stat                                   rbytes wbytes rios wios dbytes dios per "maj:min"
 //   v1 blkio.throttle.io_service_bytes_recursive  "maj:min Read|Write|Discard N" (bytes), and
 //      blkio.throttle.io_serviced_recursive       (requests); non-recursive files as a fallback
@@ -7,7 +9,7 @@
 // the host's disks; on v2 it ignores io.stat (lxc/lxcfs#653). Times, merges and in-flight counts have no
 // per-cgroup source and are 0. With no I/O controller at all the host file is served.
 
-import type { RenderOptions, Sources, VirtualFile } from './types.js';
+import type { RenderOptions, Sources, VirtualFile } from '../contract.js';
 
 export interface DeviceIo {
   reads: number;
@@ -87,9 +89,10 @@ export function renderDiskstats(snapshot: DiskstatsSnapshot, _options: RenderOpt
   let out = '';
   for (const line of snapshot.host.split('\n')) {
     const [major, minor, name] = line.trim().split(/\s+/);
-    if (!major || !minor || !name) continue;
-    const d = io.get(`${major}:${minor}`);
-    if (!d || d.reads + d.writes + d.discards + d.readBytes + d.writeBytes + d.discardBytes === 0) continue;
+    // A device number is two small integers; anything else is not a device line.
+    if (!major || !minor || !name || !/^\d{1,10}$/.test(major) || !/^\d{1,10}$/.test(minor)) continue;
+    const d = io.get(`${major}:${minor}`) ?? empty();
+    if (/^(loop|ram)\d/.test(name) && !hostDidIo(line)) continue;
     const sectors = (bytes: number) => Math.floor(bytes / 512);
     // block/genhd.c: diskstats_show's layout, 20 fields (kernel 5.5+): reads, merged, sectors, ms,
     // writes, merged, sectors, ms, in flight, io ms, weighted ms, discards, merged, sectors, ms, flushes, ms.
@@ -97,6 +100,12 @@ export function renderDiskstats(snapshot: DiskstatsSnapshot, _options: RenderOpt
     out += `${major.padStart(4)} ${minor.padStart(7)} ${name} ${fields.join(' ')}\n`;
   }
   return out;
+}
+
+/** Whether a host diskstats line shows any completed read, write or discard. */
+function hostDidIo(line: string): boolean {
+  const f = line.trim().split(/\s+/);
+  return [3, 7, 14].some((i) => f[i] !== undefined && f[i] !== '0');
 }
 
 export const diskstats: VirtualFile<DiskstatsSnapshot> = {

@@ -10,11 +10,13 @@ import { pressureCpu, pressureIo, pressureMemory } from './pressure.js';
 import { slabinfo } from './slabinfo.js';
 import { stat } from './stat.js';
 import { swaps } from './swaps.js';
-import { cpuOnline, cpuPossible, cpuPresent } from './sys-cpu.js';
-import type { VirtualFile } from './types.js';
+import { cpuDirectory, cpuOnline, cpuPossible, cpuPresent } from './sys-cpu.js';
+import type { CONTRACT_VERSION, Mirror, VirtualFile } from '../contract.js';
 import { uptime } from './uptime.js';
 
-export const version = '0.2.0';
+/** The contract (src/contract.ts) this bundle is built against: checked against the daemon's at load. */
+export const contract: typeof CONTRACT_VERSION = 2;
+export const version = '0.3.0';
 
 export const files: readonly VirtualFile<any>[] = [
   meminfo,
@@ -34,6 +36,4 @@ export const files: readonly VirtualFile<any>[] = [
 ];
 
 /** Host directories served as they are, around the virtual files inside them. */
-export const mirrors = [{ path: 'sys/devices/system/cpu', hostPath: '/sys/devices/system/cpu' }];
-
-export type { RenderOptions, Sources, VirtualFile, MemoryView, MemoryLimits, LoadAverage } from './types.js';
+export const mirrors: readonly Mirror<any>[] = [cpuDirectory];

@@ -2,11 +2,9 @@
 // from the daemon's sampler in the kernel's fixed point; this file only formats them like
 // fs/proc/loadavg.c: "%lu.%02lu %lu.%02lu %lu.%02lu %u/%d %d".
 
+import type { LoadAverage, RenderOptions, Sources, VirtualFile } from '../contract.js';
+import { FIXED_1 } from '../kernel.js';
 import { u64 } from './format.js';
-import type { LoadAverage, RenderOptions, Sources, VirtualFile } from './types.js';
-
-export const FSHIFT = 11;
-export const FIXED_1 = 1 << FSHIFT;
 
 export interface LoadavgSnapshot {
   host: string;

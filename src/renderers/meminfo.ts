@@ -8,7 +8,7 @@
 
 import type { MemoryReading } from 'node-cgroups-parser';
 import { u64 } from './format.js';
-import type { RenderOptions, Sources, VirtualFile } from './types.js';
+import type { RenderOptions, Sources, VirtualFile } from '../contract.js';
 
 export interface ContainerMemory {
   version: 1 | 2;
@@ -188,6 +188,8 @@ export function swapOf(mem: ContainerMemory, hostSwapTotalBytes: number, options
   }
   // swappiness 0 means "never swap": show no swap unless some is already in use (LXCFS does the same).
   if (mem.swappiness === 0) total = Math.min(total, used);
+  // Garbage in a cgroup file (NaN) shows as no swap rather than as "NaN".
+  if (!Number.isFinite(total) || !Number.isFinite(used)) return { total: Number.isFinite(total) ? Math.max(0, total) : 0, used: 0 };
   return { total: Math.max(0, total), used: Math.max(0, Math.min(used, total)) };
 }
 

@@ -3,7 +3,7 @@
 // when the cgroup has none. LXCFS 7.0 asks for a "blkio" controller on v2 and so always serves the host's
 // io pressure.
 
-import type { RenderOptions, Sources, VirtualFile } from './types.js';
+import type { RenderOptions, Sources, VirtualFile } from '../contract.js';
 
 export interface PressureSnapshot {
   text: string;

@@ -1,7 +1,7 @@
 // /proc/slabinfo: the container's memory.kmem.slabinfo where the kernel provides one (cgroup v1 with kmem
 // accounting), the host's file otherwise (v2 has no per-cgroup slabinfo). Root-only, like the kernel's.
 
-import type { RenderOptions, Sources, VirtualFile } from './types.js';
+import type { RenderOptions, Sources, VirtualFile } from '../contract.js';
 
 export interface SlabinfoSnapshot {
   text: string;

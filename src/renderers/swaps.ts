@@ -1,8 +1,9 @@
 // /proc/swaps: the header, and one virtual entry when the container has swap, with the same numbers as
 // meminfo's SwapTotal and SwapFree (LXCFS src/proc_fuse.c: proc_swaps_read).
 
+import { u64 } from './format.js';
 import { collectMeminfo, hostSwapTotalKb, swapOf, type MeminfoSnapshot } from './meminfo.js';
-import type { RenderOptions, Sources, VirtualFile } from './types.js';
+import type { RenderOptions, Sources, VirtualFile } from '../contract.js';
 
 export interface SwapsSnapshot {
   meminfo: MeminfoSnapshot;
@@ -26,7 +27,7 @@ export function renderSwaps(snapshot: SwapsSnapshot, options: RenderOptions): st
   const used = Math.min(size, Math.floor(swap.used / 1024));
   if (size <= 0) return header;
   // The kernel's layout (mm/swapfile.c: swap_show): name padded to 40, then tab-separated columns.
-  return `${header}${'none'.padEnd(40)}virtual\t\t${size}\t${size < 10000000 ? '\t' : ''}${used}\t${used < 10000000 ? '\t' : ''}0\n`;
+  return `${header}${'none'.padEnd(40)}virtual\t\t${u64(size)}\t${size < 10000000 ? '\t' : ''}${u64(used)}\t${used < 10000000 ? '\t' : ''}0\n`;
 }
 
 export const swaps: VirtualFile<SwapsSnapshot> = {

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../../src/context/containers.js';
+import { outputText, type RenderOptions, type VirtualFile } from '../../src/contract.js';
 import type { LoadavgSampler } from '../../src/context/loadavg-sampler.js';
 import { sourcesFor } from '../../src/context/sources.js';
-import type { RenderOptions, VirtualFile } from '../../src/renderers/types.js';
 
 export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 export const OPTS: RenderOptions = { swap: true, cfs: false };
@@ -19,12 +19,23 @@ export type Tree = (typeof TREES)[number];
 
 export const fx = (tree: Tree) => join(FIXTURES, tree);
 
-/** Render `file` for `caller` on the tree at `root`, exactly as the daemon does (100 is the daemon's pid). */
-export function render(root: string, caller: number, file: VirtualFile<any>, options = OPTS, sampler?: LoadavgSampler): string {
+/**
+ * Render `file` for `caller` on the tree at `root`, exactly as the daemon does (100 is the daemon's pid),
+ * as a first render (no state kept), or after a render that returned `previous` as its state.
+ */
+export function renderWithState(root: string, caller: number, file: VirtualFile<any>, options = OPTS, previous?: unknown, sampler?: LoadavgSampler): { text: string; state: unknown } {
   const reader = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root });
   const resolved = new ContainerResolver(reader, 100).resolve(caller);
   if (!resolved.ok) throw new Error(resolved.reason);
-  return file.render(file.collect(sourcesFor(reader, resolved.container, sampler), options), options);
+  const output = file.render(file.collect(sourcesFor(reader, resolved.container, { ...(sampler ? { sampler } : {}), lastState: () => previous }), options), options);
+  const text = outputText(output);
+  if (text === undefined) throw new Error(`${file.path} rendered no text`);
+  return { text, state: typeof output === 'object' ? output.state : undefined };
+}
+
+/** The text of a first render of `file` for `caller` (see renderWithState). */
+export function render(root: string, caller: number, file: VirtualFile<any>, options = OPTS, sampler?: LoadavgSampler): string {
+  return renderWithState(root, caller, file, options, undefined, sampler).text;
 }
 
 /**

@@ -39,6 +39,12 @@ export interface ProcStat {
   ppid: number;
   /** field 22: clock ticks since boot at which the process started */
   startTime: number;
+  /** fields 14-17: CPU time of the process in user and kernel mode, and of its waited-for children
+   * (cutime, cstime), clock ticks; 0 when the line is cut short */
+  utime: number;
+  stime: number;
+  cutime: number;
+  cstime: number;
 }
 
 /** Limits at or above this are "no limit": v1 prints PAGE_COUNTER_MAX * PAGE_SIZE (9223372036854771712 with 4 KiB
@@ -208,7 +214,8 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const ppid = toInt(rest[1]);
   const startTime = toInt(rest[19]);
   if (pid === undefined || state === undefined || state === '' || ppid === undefined || startTime === undefined) return undefined;
-  return { pid, comm: text.slice(open + 1, close), state, ppid, startTime };
+  const ticks = (field: number) => toInt(rest[field - 3]) ?? 0;
+  return { pid, comm: text.slice(open + 1, close), state, ppid, startTime, utime: ticks(14), stime: ticks(15), cutime: ticks(16), cstime: ticks(17) };
 }
 
 /** "0-3,7,9-10" (cpuset.cpus, /sys/devices/system/cpu/online) -> sorted unique ids; [] if any part is garbage. */

@@ -175,9 +175,15 @@ t.test('parseProcStatus', async (t) => {
 const STAT_TAIL = '4194304 3322 0 4 0 46 20 0 0 20 0 1 0 2610 43610112 3163 18446744073709551615 94592288432128 0 17 0 0';
 
 t.test('parseProcStat', async (t) => {
+  // fields 14-17 of STAT_TAIL: utime 46, stime 20, cutime 0, cstime 0 (ticks)
   t.same(parseProcStat(`202 (tmux: server) S 201 202 202 0 -1 ${STAT_TAIL}\n`), {
-    pid: 202, comm: 'tmux: server', state: 'S', ppid: 201, startTime: 2610,
+    pid: 202, comm: 'tmux: server', state: 'S', ppid: 201, startTime: 2610, utime: 46, stime: 20, cutime: 0, cstime: 0,
   });
+  t.same(
+    parseProcStat(`9 (x) S 1 9 9 0 -1 4194304 10 0 4 0 1234 567 89 10 20 0 1 0 300 0 0`),
+    { pid: 9, comm: 'x', state: 'S', ppid: 1, startTime: 300, utime: 1234, stime: 567, cutime: 89, cstime: 10 },
+    'utime, stime, cutime, cstime are fields 14 to 17',
+  );
   t.same(parseProcStat(`7 ((sd-pam)) S 6 7 7 0 -1 ${STAT_TAIL}`)?.comm, '(sd-pam)');
   const evil = parseProcStat(`8 (a) b) R (c ) S 1 8 8 0 -1 ${STAT_TAIL}`);
   t.equal(evil?.comm, 'a) b) R (c ', 'split at the last )');
