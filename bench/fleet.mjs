@@ -193,6 +193,16 @@ function startReader(cg, extra, paths, phaseNs) {
 
 const SLOW_NS = 10_000_000;
 
+/** fn(), or null when it throws: a daemon that died mid-run leaves no /proc/<pid> to sample. */
+const sample = (fn) => {
+  try {
+    return fn();
+  } catch {
+    return null;
+  }
+};
+const resources = (daemon) => ({ rssKiB: sample(() => rssKiB(daemon.pid)), fds: sample(() => fdCount(daemon.pid)) });
+
 /** Latency summary in µs (ns input, unsorted Float64Array); over10ms: successful reads slower than 10 ms. */
 function summary(ns) {
   ns.sort();
@@ -242,11 +252,11 @@ async function runPhase(daemon, noisy) {
 
   const at = (t) => sleep(Math.max(0, Number(t - process.hrtime.bigint()) / 1e6));
   await at(measureFrom);
-  const cpu0 = cpuTicksWithChildren(daemon.pid);
+  const cpu0 = sample(() => cpuTicksWithChildren(daemon.pid));
   await at(end);
-  const atEnd = { rssKiB: rssKiB(daemon.pid), fds: fdCount(daemon.pid) };
+  const atEnd = resources(daemon);
   const outs = await Promise.all(readers.map((r) => r.done));
-  const cpu1 = cpuTicksWithChildren(daemon.pid);
+  const cpu1 = sample(() => cpuTicksWithChildren(daemon.pid));
   const nOut = neighbour ? await neighbour.done : undefined;
 
   const perFile = P.files.map(() => []);
@@ -310,7 +320,7 @@ async function runPhase(daemon, noisy) {
       cpuMs: Number(/^done (\d+)$/m.exec(nOut.out)?.[1] ?? 0) / 1000,
     };
   }
-  const daemonCpuMs = ((cpu1 - cpu0) * 1000) / HZ;
+  const daemonCpuMs = cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / HZ; // null: the daemon died
   const servedReads = reads + (neighbourResult?.reads ?? 0);
   lags.sort((a, b) => a - b);
   return {
@@ -319,7 +329,7 @@ async function runPhase(daemon, noisy) {
     all,
     daemonCpuMs,
     // every read the daemon served in the window, the neighbour's included
-    daemonCpuPerReadUs: servedReads ? Math.round((daemonCpuMs * 1000 * 10) / servedReads) / 10 : null,
+    daemonCpuPerReadUs: servedReads && daemonCpuMs !== null ? Math.round((daemonCpuMs * 1000 * 10) / servedReads) / 10 : null,
     atEnd,
     loadGenerator: {
       cpuMs: Math.round(loadgenCpuUs / 100) / 10,
@@ -388,17 +398,19 @@ for (const t of P.targets) {
   ws.onCleanup(killReaders);
   for (const f of P.files) if (!existsSync(join(mnt, 'proc', f))) log(`${name} does not serve proc/${f}: its reads will fail`);
   await sleep(500);
-  const before = { rssKiB: rssKiB(daemon.pid), fds: fdCount(daemon.pid) };
+  const before = resources(daemon);
   const phases = [];
   for (const noisy of P.noisy ? [false, true] : [false]) {
     log(`${name}: ${P.containers} containers x ${P.threads} threads${noisy ? ` + neighbour (${P.noisyThreads} threads)` : ''}, ${P.warmupS} s warm-up + ${P.durationS} s`);
     phases.push(await runPhase(daemon, noisy));
     await sleep(1000);
   }
-  const after = { rssKiB: rssKiB(daemon.pid), fds: fdCount(daemon.pid) };
-  const exited = daemon.stderr(); // anything it said
+  const after = resources(daemon);
+  const died = after.rssKiB === null;
+  if (died) log(`${name} died during the run: ${daemon.stderr().trim()}`);
+  const said = daemon.stderr().trim(); // anything it said on stderr
   await daemon.stop();
-  results.push({ target: name, argv: argv.map((a) => a.replace(ws.dir, '$TMP')), version: name === 'LXCFS' ? lxcfsVersion : undefined, before, after, phases, daemonStderr: exited.trim() || undefined });
+  results.push({ target: name, argv: argv.map((a) => a.replace(ws.dir, '$TMP')), version: name === 'LXCFS' ? lxcfsVersion : undefined, before, after, died, phases, daemonStderr: said || undefined });
 }
 
 // ---- report ----
@@ -438,7 +450,7 @@ for (const r of results) {
       `${ph.loadGenerator.overruns}/${ph.loadGenerator.ticks}`,
       ph.neighbour ? `${ph.neighbour.reads}/${ph.neighbour.errors}` : '-',
       ph.neighbour ? `${ph.neighbour.firstReadMs}${ph.neighbour.firstReadErr ? ` (${errName(ph.neighbour.firstReadErr)})` : ''}` : '-',
-    ].map(String));
+    ].map((v) => String(v ?? '-')));
   }
 }
 print(daemonTable);
@@ -484,4 +496,4 @@ const json = {
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, JSON.stringify(json, null, 2) + '\n');
 console.log(`results: ${OUT}`);
-process.exit(totalErrors === 0 && failedReaders === 0 ? 0 : 1);
+process.exit(totalErrors === 0 && failedReaders === 0 && !results.some((r) => r.died) ? 0 : 1);
