@@ -12,8 +12,16 @@ export interface ContainerRun {
   stderr: string;
 }
 
+export interface ContainerOptions {
+  /** shell run inside the new namespaces before the daemon's files are bound (e.g. to keep the real
+   * /proc/stat reachable at another path) */
+  before?: string;
+  /** extra environment for the script */
+  env?: Record<string, string>;
+}
+
 /** Run `script` (sh) in a container made of cgroupDirs; /proc files and /sys/devices/system/cpu come from mountpoint. */
-export function runInContainer(cgroupDirs: string[], mountpoint: string, script: string, timeoutMs = 60_000): Promise<ContainerRun> {
+export function runInContainer(cgroupDirs: string[], mountpoint: string, script: string, timeoutMs = 60_000, options: ContainerOptions = {}): Promise<ContainerRun> {
   const binds = [
     ...PROC_FILES.map((f) => `mount --bind "$MNT/proc/${f}" /proc/${f}`),
     // A kernel without PSI (or booted with psi=0) has no /proc/pressure to bind over.
@@ -21,10 +29,11 @@ export function runInContainer(cgroupDirs: string[], mountpoint: string, script:
     'mount --bind "$MNT/sys/devices/system/cpu" /sys/devices/system/cpu',
   ].join(' && ');
   const join_ = cgroupDirs.map((d) => `echo $$ > ${JSON.stringify(join(d, 'cgroup.procs'))}`).join(' && ');
-  const inner = `${binds} && ${script}`;
+  // The script in braces: a script that starts with "cmd &" must not put the binds in the background.
+  const inner = `${options.before ? `${options.before} && ` : ''}${binds} && {\n${script}\n}`;
   const outer = `${join_} && exec unshare -m --pid --fork --mount-proc sh -c "$INNER"`;
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', outer], { env: { ...process.env, MNT: mountpoint, INNER: inner }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', outer], { env: { ...process.env, ...options.env, MNT: mountpoint, INNER: inner }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
