@@ -56,6 +56,15 @@ t.test('reload under a live mount', async (t) => {
   t.teardown(() => holder.kill('SIGKILL'));
   await waitFor('the held fd', () => held.includes('opened'));
 
+  // A sampler that keeps /proc/stat open across the reload: its counters go on from where they were.
+  const stat = join(daemon.mountpoint, 'proc/stat');
+  const sampler = spawn('python3', ['-c', `import os,sys\nf=os.open(${JSON.stringify(stat)},os.O_RDONLY)\nprint("before", os.pread(f,65536,0).decode().splitlines()[0], flush=True)\nsys.stdin.readline()\nprint("after", os.pread(f,65536,0).decode().splitlines()[0], flush=True)`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let sampled = '';
+  sampler.stdout.on('data', (d) => (sampled += d));
+  const samplerDone = new Promise((r) => sampler.on('close', r));
+  t.teardown(() => sampler.kill('SIGKILL'));
+  await waitFor('the first /proc/stat sample', () => sampled.includes('before'));
+
   // 1000 reads racing the reload, from another process.
   const racer = spawn('sh', ['-c', 'fail=0; for i in $(seq 1000); do cat "$0" > /dev/null || fail=$((fail+1)); done; echo failures=$fail', meminfo]);
   let racerOut = '';
@@ -74,6 +83,11 @@ t.test('reload under a live mount', async (t) => {
   t.equal(mountIdOf(daemon.mountpoint), mountId, 'same mount (same mount id)');
   t.equal(daemon.child.exitCode, null, 'same daemon, still running');
   t.equal(JSON.parse(readFileSync(daemon.pidfile, 'utf8')), daemon.child.pid, 'pid file unchanged');
+
+  sampler.stdin.end('go\n');
+  await samplerDone;
+  const fields = (which: string) => new RegExp(`^${which} cpu +(.*)$`, 'm').exec(sampled)![1]!.split(' ').map(Number);
+  t.ok(fields('after').every((v, i) => v >= fields('before')[i]!), `/proc/stat re-read after the reload never went back (${fields('before').slice(0, 4)} -> ${fields('after').slice(0, 4)})`);
 
   holder.stdin.end('go\n');
   await holderDone;
@@ -97,6 +111,8 @@ t.test('reload under a live mount', async (t) => {
     ['wrong shape', 'module.exports = { version: "x", files: [] }'],
     ['smoke render throws', `${readFileSync(BUNDLE, 'utf8')}\n;module.exports.files[0].render = () => { throw new Error("smoke boom") };`],
     ['requires a module', 'require("node:fs"); module.exports = {}'],
+    ['built for a newer contract', `${readFileSync(BUNDLE, 'utf8')}\n;module.exports = { ...module.exports, contract: 99 };`],
+    ['no contract (lxcfs-ts 0.1)', `${readFileSync(BUNDLE, 'utf8')}\n;module.exports = { ...module.exports, contract: undefined };`],
   ];
   for (const [what, code] of broken) {
     const errorsBefore = daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').length;
@@ -106,9 +122,10 @@ t.test('reload under a live mount', async (t) => {
     const line = daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').pop()!;
     t.equal(line.path, bundle, `${what}: the log names the bundle`);
     t.equal(run('cat', [meminfo]).stdout.split('\n')[0], MARKER, `${what}: the previous renderers still serve`);
+    if (what === 'built for a newer contract') t.match(String(line.err), /newer contract than this daemon \(2\): restart lxcfs-ts/, 'says to restart');
   }
   t.equal(mountIdOf(daemon.mountpoint), mountId, 'never unmounted');
-  t.match(run(process.execPath, [MAIN, 'status', '-p', daemon.pidfile]).stdout, /last failure: .*renderers .* failed|last failure: .*may not require/);
+  t.match(run(process.execPath, [MAIN, 'status', '-p', daemon.pidfile]).stdout, /last failure: .*renderers .* have the wrong shape: contract: no contract version/);
 
   // A missing bundle too.
   writeFileSync(bundle, '');
