@@ -144,7 +144,8 @@ t.test('property: with cpuset changes, --enable-cfs and host idle stepping back,
       for (const step of steps) {
         step.hostBusy.forEach((b, i) => {
           hostBusy[i]! += b;
-          hostTotal[i]! += b + step.hostIdle[i]! - step.glitch[i]!;
+          // (never below what the kernel could print: counters are unsigned)
+          hostTotal[i]! = Math.max(hostBusy[i]!, hostTotal[i]! + b + step.hostIdle[i]! - step.glitch[i]!);
         });
         step.used.forEach(([u, s], i) => {
           used[i]!.user += u;

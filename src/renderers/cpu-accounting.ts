@@ -138,8 +138,8 @@ export function accountCpus(input: AccountingInput, previous: unknown): { lines:
     const before = previousLines[i];
     // A line new this sample (the first one, or the cpuset grew) starts from its host CPU's whole history.
     const h = before ? hostDelta(cpu) : (input.host.get(cpu) ?? { busy: 0, total: 0 });
-    const total = h.total * input.scale;
-    const cap = input.fold ? total : Math.min(h.busy, total);
+    const total = Math.max(0, h.total * input.scale);
+    const cap = Math.max(0, input.fold ? total : Math.min(h.busy, total));
     const carry = before?.carry ?? 0;
     const want = sum(own[i]!) + carry;
     const placed = Math.min(want, cap);
