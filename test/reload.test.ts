@@ -111,6 +111,12 @@ t.test('reload under a live mount', async (t) => {
     ['wrong shape', 'module.exports = { version: "x", files: [] }'],
     ['smoke render throws', `${readFileSync(BUNDLE, 'utf8')}\n;module.exports.files[0].render = () => { throw new Error("smoke boom") };`],
     ['requires a module', 'require("node:fs"); module.exports = {}'],
+    [
+      'throws only for containers',
+      `${readFileSync(BUNDLE, 'utf8')}\n;(() => { const f = module.exports.files.find((x) => x.path === 'proc/cpuinfo'); const c = f.collect; f.collect = (s, o) => { if (!s.container.host) throw new Error('container boom'); return c(s, o); }; })();`,
+    ],
+    ['reaches for process (no Node globals in the sandbox)', `${readFileSync(BUNDLE, 'utf8')}\n;(() => { const f = module.exports.files[0]; const r = f.render; f.render = (s, o) => { process.getBuiltinModule('node:fs'); return r(s, o); }; })();`],
+    ['evaluates a string', `${readFileSync(BUNDLE, 'utf8')}\n;(() => { const f = module.exports.files[0]; const r = f.render; f.render = (s, o) => r(s, o) + eval('""'); })();`],
     ['built for a newer contract', `${readFileSync(BUNDLE, 'utf8')}\n;module.exports = { ...module.exports, contract: 99 };`],
     ['no contract (lxcfs-ts 0.1)', `${readFileSync(BUNDLE, 'utf8')}\n;module.exports = { ...module.exports, contract: undefined };`],
   ];
@@ -123,6 +129,9 @@ t.test('reload under a live mount', async (t) => {
     t.equal(line.path, bundle, `${what}: the log names the bundle`);
     t.equal(run('cat', [meminfo]).stdout.split('\n')[0], MARKER, `${what}: the previous renderers still serve`);
     if (what === 'built for a newer contract') t.match(String(line.err), /newer contract than this daemon \(2\): restart lxcfs-ts/, 'says to restart');
+    if (what === 'throws only for containers') t.match(String(line.err), /smoke render: for a synthetic cgroup v1 container: proc\/cpuinfo: Error: container boom/, 'caught by the synthetic container');
+    if (what.startsWith('reaches for process')) t.match(String(line.err), /process is not defined/, 'no process in the sandbox');
+    if (what === 'evaluates a string') t.match(String(line.err), /EvalError: Code generation from strings disallowed/, 'no eval in the sandbox');
   }
   t.equal(mountIdOf(daemon.mountpoint), mountId, 'never unmounted');
   t.match(run(process.execPath, [MAIN, 'status', '-p', daemon.pidfile]).stdout, /last failure: .*renderers .* have the wrong shape: contract: no contract version/);

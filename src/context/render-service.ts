@@ -3,10 +3,11 @@
 // back as values with a reason for the log; nothing here throws.
 
 import type { CgroupReader } from 'node-cgroups-parser';
-import { outputText, type Mirror, type RendererModule, type RenderOptions, type RenderOutput, type VirtualFile } from '../contract.js';
+import { outputText, type Mirror, type RendererModule, type RenderOptions, type RenderOutput, type Sources, type VirtualFile } from '../contract.js';
 import { ContainerStates } from './container-state.js';
 import type { ContainerResolver } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
+import { smokeSources } from './smoke.js';
 import { hostPath, sourcesFor, stateKeyOf, type Services } from './sources.js';
 import { ThreadCensus } from './thread-census.js';
 
@@ -69,16 +70,23 @@ export class RenderService {
   }
 
   /**
-   * Render every file of a candidate module, and the hidden entries of its mirrors, for each of `pids`
-   * without switching to it and without keeping any state: the smoke test a reload must pass. Returns the
-   * first failure, or undefined.
+   * The smoke test a reload must pass: render every file of a candidate module, and the hidden entries of
+   * its mirrors, for the daemon's own process (a host caller) and for a synthetic cgroup v1 and v2
+   * container (src/context/smoke.ts), each twice (the second time from the state the first returned),
+   * without switching to the module and without keeping any state. Returns the first failure, or undefined.
    */
-  check(module: RendererModule, pids: readonly number[]): string | undefined {
-    for (const pid of pids) {
-      const resolved = this.resolver.resolve(pid);
-      if (!resolved.ok) return `cannot resolve pid ${pid} for the smoke render: ${resolved.reason}`;
-      const failure = checkFor(module, () => sourcesFor(this.reader, resolved.container), this.options);
-      if (failure) return `for pid ${pid}: ${failure}`;
+  check(module: RendererModule, ownPid: number = process.pid): string | undefined {
+    const resolved = this.resolver.resolve(ownPid);
+    if (!resolved.ok) return `cannot resolve pid ${ownPid} for the smoke render: ${resolved.reason}`;
+    const hostFile = (path: string) => this.reader.readFile(hostPath(this.reader, path));
+    const worlds: [string, (previous?: unknown) => Sources][] = [
+      ['the daemon itself', (previous) => sourcesFor(this.reader, resolved.container, { lastState: () => previous })],
+      ['a synthetic cgroup v1 container', (previous) => smokeSources(1, ownPid, hostFile, previous)],
+      ['a synthetic cgroup v2 container', (previous) => smokeSources(2, ownPid, hostFile, previous)],
+    ];
+    for (const [who, sources] of worlds) {
+      const failure = checkFor(module, sources, this.options);
+      if (failure) return `for ${who}: ${failure}`;
     }
     return undefined;
   }
@@ -145,12 +153,19 @@ function describe(output: unknown): string {
   return output === null ? 'null' : typeof output;
 }
 
-/** Render every file and mirror filter of `module` once with fresh Sources; the first failure, or undefined. */
-export function checkFor(module: RendererModule, sources: () => ReturnType<typeof sourcesFor>, options: RenderOptions): string | undefined {
+/**
+ * Render every file of `module` twice (fresh, then from the state the first render returned) and every
+ * mirror filter once, with Sources from `sources`; the first failure, or undefined.
+ */
+export function checkFor(module: RendererModule, sources: (previous?: unknown) => Sources, options: RenderOptions): string | undefined {
   for (const file of module.files) {
     try {
-      const output: RenderOutput = file.render(file.collect(sources(), options), options);
-      if (outputText(output) === undefined) return `${file.path}: render returned ${describe(output)}, not text`;
+      const first: RenderOutput = file.render(file.collect(sources(), options), options);
+      if (outputText(first) === undefined) return `${file.path}: render returned ${describe(first)}, not text`;
+      if (typeof first === 'object') {
+        const again: RenderOutput = file.render(file.collect(sources(first.state), options), options);
+        if (outputText(again) === undefined) return `${file.path}: render from its own state returned ${describe(again)}, not text`;
+      }
     } catch (err) {
       return `${file.path}: ${(err as Error)?.stack ?? String(err)}`;
     }
@@ -166,4 +181,3 @@ export function checkFor(module: RendererModule, sources: () => ReturnType<typeo
   }
   return undefined;
 }
-

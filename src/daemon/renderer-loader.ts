@@ -3,7 +3,14 @@
 //
 // The bundle is one CommonJS file (dist/renderers.cjs, built by esbuild from src/renderers) compiled with
 // vm.compileFunction: no module cache holds old copies, so a replaced bundle is garbage once no open file
-// or request references it. Re-importing an ES module under a fresh query string instead keeps every copy
+// or request references it.
+//
+// It runs in a vm context of its own whose global holds only JavaScript's built-ins: no `process`, no
+// `require` that works, no Node globals (Buffer, timers, console), and code generation from strings
+// (eval, new Function) is off inside it. So a renderer cannot read a file, start a timer or load a module
+// by mistake: its only way to the machine is the Sources object it is handed. This is a guard against
+// accidents, not a security boundary: vm is not one, and objects handed in from the daemon's realm lead
+// back to it for code that tries. Re-importing an ES module under a fresh query string instead keeps every copy
 // alive (~228 KiB per reload of a 61 KiB module, measured on Node 20). A bundle whose sha256 did not change
 // is not compiled again.
 
@@ -11,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileFunction } from 'node:vm';
+import { compileFunction, createContext, runInContext } from 'node:vm';
 import { rendererModuleSchema, type RendererModule } from '../contract.js';
 
 /** LXCFS_TS_RENDERERS overrides the bundle path (tests, packagers). */
@@ -31,9 +38,18 @@ export type LoadResult =
 /** A check run on a candidate before it replaces the current renderers; returns an error message or undefined. */
 export type SmokeTest = (module: RendererModule) => string | undefined;
 
-const refuseRequire = (id: string): never => {
-  throw new Error(`renderers may not require modules (asked for ${id}): they get their inputs from Sources`);
-};
+/** The CommonJS scaffolding, made inside the sandbox so nothing of the daemon's realm is handed in. */
+const SCAFFOLD = `({
+  module: { exports: {} },
+  require(id) {
+    throw new Error('renderers may not require modules (asked for ' + id + '): they get their inputs from Sources');
+  },
+})`;
+
+/** A fresh context with nothing but JavaScript's built-ins. */
+function sandbox() {
+  return createContext(Object.create(null), { name: 'lxcfs-ts renderers', codeGeneration: { strings: false, wasm: false } });
+}
 
 export class RendererLoader {
   private loaded: LoadedRenderers | undefined;
@@ -57,9 +73,10 @@ export class RendererLoader {
 
     let exported: unknown;
     try {
-      const module = { exports: {} as unknown };
-      const body = compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: this.path });
-      body(module.exports, refuseRequire, module, this.path, dirname(this.path));
+      const context = sandbox();
+      const { module, require } = runInContext(SCAFFOLD, context) as { module: { exports: unknown }; require: unknown };
+      const body = compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: this.path, parsingContext: context });
+      body(module.exports, require, module, this.path, dirname(this.path));
       exported = module.exports;
     } catch (err) {
       return { ok: false, message: `renderers ${this.path} failed to load: ${(err as Error)?.stack ?? String(err)}` };

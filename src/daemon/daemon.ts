@@ -1,0 +1,216 @@
+// The running daemon: start (pid file -> mountpoint -> renderers -> mount), reload (SIGUSR1),
+// togglePassthrough (SIGUSR2) and stop (SIGTERM/SIGINT). Signals are wired by run.ts; this object only
+// knows what each step does, so it can be driven and tested without signals.
+
+import { CgroupReader } from 'node-cgroups-parser';
+import { ContainerResolver } from '../context/containers.js';
+import { LoadavgSampler } from '../context/loadavg-sampler.js';
+import { RenderService } from '../context/render-service.js';
+import { MANAGED_FUSE_OPTIONS, type DaemonOptions } from './cli.js';
+import { detachMount, FuseHost } from './fuse-host.js';
+import type { Logger } from './logger.js';
+import { prepareMountpoint } from './mountpoint.js';
+import { acquirePidfile, type PidfileResult } from './pidfile.js';
+import { RendererLoader, type LoadedRenderers } from './renderer-loader.js';
+import { statusPathFor, writeStatus, type DaemonStatus } from './status.js';
+
+export type StartResult = { ok: true } | { ok: false; message: string };
+
+export class Daemon {
+  private pidfile: Extract<PidfileResult, { ok: true }> | undefined;
+  private readonly loader = new RendererLoader();
+  private readonly reader = new CgroupReader();
+  private readonly resolver = new ContainerResolver(this.reader);
+  private readonly sampler: LoadavgSampler | undefined;
+  private service: RenderService | undefined;
+  private host: FuseHost | undefined;
+  private status: DaemonStatus | undefined;
+  private stopping: Promise<number> | undefined;
+  private readonly logOnce: ReturnType<typeof onceLogger>;
+
+  constructor(
+    readonly options: DaemonOptions,
+    private readonly log: Logger,
+  ) {
+    this.sampler = options.enableLoadavg ? new LoadavgSampler(this.reader, { intervalMs: loadavgIntervalMs() }) : undefined;
+    this.logOnce = onceLogger(log);
+  }
+
+  /** Take the pid file, prepare the mountpoint, load the renderers and mount. Nothing is left on failure. */
+  async start(): Promise<StartResult> {
+    const { options, log } = this;
+    const pidfile = acquirePidfile(options.pidfile);
+    if (!pidfile.ok) return { ok: false, message: pidfile.message };
+    this.pidfile = pidfile;
+    const fail = (message: string): StartResult => {
+      pidfile.release();
+      this.pidfile = undefined;
+      return { ok: false, message };
+    };
+
+    const prepared = await prepareMountpoint(options.mountpoint, detachMount);
+    if (!prepared.ok) return fail(prepared.message);
+    if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
+
+    const first = this.loader.load();
+    if (!first.ok) return fail(first.message);
+    const service = new RenderService(this.reader, this.resolver, { swap: !options.disableSwap, cfs: options.enableCfs }, first.loaded.module, this.sampler);
+    this.service = service;
+    // The bundle a daemon starts with has no older one to fall back on: it serves even if it fails the
+    // smoke render, but says so.
+    const smoke = service.check(first.loaded.module);
+    if (smoke) log.error({ path: first.loaded.path, err: smoke }, 'the renderers fail the smoke render; serving them anyway (nothing older to fall back on)');
+
+    this.status = {
+      pid: process.pid,
+      mountpoint: options.mountpoint,
+      startedAt: new Date().toISOString(),
+      reloads: 0,
+      renderers: describe(first.loaded),
+      passthrough: false,
+    };
+
+    const host = new FuseHost(
+      options.mountpoint,
+      {
+        files: () => service.files,
+        mirrors: () => service.mirrors,
+        hidden: (path, caller) => service.hidden(path, caller),
+        open: (path, caller) => {
+          const rendered = service.render(path, caller);
+          if (rendered.ok) return rendered;
+          // A caller that exited mid-request is routine; a failing renderer is not. Either is logged once
+          // per distinct error, not once per read: a broken renderer read in a loop must not flood the log.
+          this.logOnce(rendered.errno === 'EIO' ? 'error' : 'warn', { path, errno: rendered.errno, caller }, rendered.reason);
+          return rendered;
+        },
+      },
+      log,
+      this.userFuseOptions(),
+      options.renderCacheMs,
+    );
+    this.host = host;
+    try {
+      await host.mount();
+    } catch (err) {
+      this.host = undefined;
+      return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
+    }
+    this.saveStatus();
+    log.info(
+      {
+        mountpoint: options.mountpoint,
+        cgroupLayout: this.reader.layout.kind,
+        renderers: this.status.renderers,
+        files: service.paths(),
+        swap: !options.disableSwap,
+        loadavg: options.enableLoadavg,
+        cfs: options.enableCfs,
+        renderCacheMs: options.renderCacheMs,
+      },
+      'serving',
+    );
+    return { ok: true };
+  }
+
+  /** SIGUSR1: load the renderer bundle again if it changed and passes its checks; refresh the status. */
+  reload(): void {
+    const { service, host, status, log } = this;
+    if (!service || !host || !status) return;
+    this.resolver.prune();
+    const kept = service.prune();
+    status.caches = {
+      pidNamespaces: this.resolver.cachedNamespaces,
+      containerStates: kept.states,
+      loadavgContainers: kept.loadavgWatched,
+      ...(this.sampler ? { loadavgMaxSliceMs: Math.round(this.sampler.maxSliceMs * 100) / 100 } : {}),
+    };
+    status.renderCache = { ms: this.options.renderCacheMs, ...host.renderCacheStats() };
+    const result = this.loader.load((candidate) => service.check(candidate));
+    if (!result.ok) {
+      status.lastReloadError = { at: new Date().toISOString(), message: result.message };
+      log.error({ path: this.loader.path, err: result.message }, 'renderer reload failed; the previous renderers keep serving');
+    } else if (!result.changed) {
+      log.info({ path: this.loader.path, sha256: result.loaded.hash }, 'SIGUSR1: renderers unchanged on disk; nothing to reload');
+    } else {
+      service.use(result.loaded.module);
+      host.flushRenderCache(); // nothing the old renderers made is served again
+      status.reloads++;
+      status.renderers = describe(result.loaded);
+      log.info({ reloads: status.reloads, ...status.renderers }, 'renderers reloaded');
+    }
+    this.saveStatus();
+  }
+
+  /** SIGUSR2: serve every file from the host as it is (LXCFS's "non-virtualization mode"), or stop. */
+  togglePassthrough(): void {
+    const { service, host, status, log } = this;
+    if (!service || !host || !status) return;
+    service.passthrough = !service.passthrough;
+    host.flushRenderCache();
+    status.passthrough = service.passthrough;
+    this.saveStatus();
+    log.warn({ passthrough: service.passthrough }, service.passthrough ? 'SIGUSR2: serving host files (virtualization off)' : 'SIGUSR2: virtualization back on');
+  }
+
+  /** SIGTERM/SIGINT: unmount and release the pid file; resolves with the exit code (once, however often called). */
+  stop(signal?: NodeJS.Signals): Promise<number> {
+    this.stopping ??= (async () => {
+      this.log.info({ signal }, 'unmounting');
+      this.sampler?.stop();
+      let code = 0;
+      try {
+        await this.host?.unmount();
+      } catch (err) {
+        this.log.error({ err }, 'unmount failed');
+        code = 1;
+      }
+      this.pidfile?.release();
+      this.log.info({ code }, 'stopped');
+      return code;
+    })();
+    return this.stopping;
+  }
+
+  private saveStatus(): void {
+    if (!this.status) return;
+    const path = statusPathFor(this.options.pidfile);
+    try {
+      writeStatus(path, this.status);
+    } catch (err) {
+      this.log.warn({ err, path }, 'cannot write the status file; lxcfs-ts status will not see this daemon');
+    }
+  }
+
+  private userFuseOptions(): string[] {
+    return this.options.fuseOptions.filter((o) => {
+      const managed = MANAGED_FUSE_OPTIONS.includes(o.split('=')[0]!);
+      if (managed) this.log.warn({ option: o }, '-o option ignored: lxcfs-ts sets it itself');
+      return !managed;
+    });
+  }
+}
+
+/** Log a message the first time its (level, path, first line) is seen; later repeats are counted. */
+function onceLogger(log: Logger) {
+  const seen = new Map<string, number>();
+  return (level: 'error' | 'warn', fields: Record<string, unknown>, message: string) => {
+    const firstLine = message.split('\n')[0]!.replace(/\b\d+\b/g, 'N'); // "caller 1234 has exited" is one error
+    const key = `${level} ${String(fields.path)} ${firstLine}`;
+    const count = (seen.get(key) ?? 0) + 1;
+    if (seen.size > 10_000) seen.clear(); // bounded: a flood of distinct errors logs again, never grows memory
+    seen.set(key, count);
+    if (count === 1) log[level](fields, message);
+    else if (Number.isInteger(Math.log10(count))) log[level]({ ...fields, repeats: count }, `${firstLine} (repeated ${count} times)`);
+  };
+}
+
+function describe(loaded: LoadedRenderers) {
+  return { version: loaded.module.version, sha256: loaded.hash, path: loaded.path, loadedAt: loaded.loadedAt.toISOString() };
+}
+
+/** LXCFS_TS_LOADAVG_INTERVAL_MS shortens the 5 s sampling period (tests watch loads rise and decay). */
+function loadavgIntervalMs(): number | undefined {
+  const ms = Number(process.env.LXCFS_TS_LOADAVG_INTERVAL_MS);
+  return Number.isInteger(ms) && ms >= 100 ? ms : undefined;
+}
