@@ -298,6 +298,7 @@ export function prepareCgroupPlan(ws, plan, log = () => {}) {
           `cgroup v2: cannot enable ${missing.join(' ')} in ${group.parent}/cgroup.subtree_control (${err.code ?? err.message}). ` +
             'The kernel refuses while that cgroup holds processes (the no-internal-processes rule): run the bench from a cgroup ' +
             'whose subtree_control already has them, e.g. as the only process of a leaf under a delegated cgroup',
+          { cause: err },
         );
       }
       ws.onCleanup(() => writeFileSync(join(group.parent, 'cgroup.subtree_control'), missing.map((c) => `-${c}`).join(' ')));
@@ -309,7 +310,7 @@ export function prepareCgroupPlan(ws, plan, log = () => {}) {
 
 /** SIGKILL every process in a cgroup directory we created (its readers; nothing else can be in it). */
 function killCgroupProcs(dir) {
-  let pids = [];
+  let pids;
   try {
     pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {

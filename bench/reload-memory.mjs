@@ -26,11 +26,11 @@ const kib = (n) => Math.round(n / 1024);
 
 const { RendererLoader } = await import(join(root, 'dist/src/daemon/renderer-loader.js'));
 const loader = new RendererLoader(bundle);
-let kept = loader.load();
+loader.load();
 const before = settle();
 for (let i = 0; i < RELOADS; i++) {
   writeFileSync(bundle, `${original}\n// reload ${i}\n`);
-  kept = loader.load();
+  const kept = loader.load();
   if (!kept.ok || !kept.changed) throw new Error(`reload ${i} did not compile`);
 }
 const after = settle();

@@ -23,7 +23,7 @@ const cgroups = containerCgroups(ws, 'lxcfs-ts-render-cost');
 const script = 'for d in $CGROUPS; do echo $$ > "$d/cgroup.procs" || exit 3; done; exec unshare --pid --fork --mount-proc sleep 600';
 const child = spawn('sh', ['-c', script], { env: { ...process.env, CGROUPS: cgroups.join(' ') }, stdio: 'ignore' });
 // SIGKILL the namespace's init too: unshare's death does not end it.
-const killAll = () => { for (const pid of [caller, child.pid]) try { if (pid) process.kill(pid, 'SIGKILL'); } catch {} };
+const killAll = () => { for (const pid of [caller, child.pid]) try { if (pid) process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } };
 ws.onCleanup(killAll);
 let caller;
 for (let i = 0; i < 100 && !caller; i++) {
@@ -59,7 +59,7 @@ for (let i = 0; i < 12; i++) {
   let init;
   for (let j = 0; j < 100 && !init; j++) {
     await sleep(10);
-    try { init = Number(readFileSync(`/proc/${fresh.pid}/task/${fresh.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined; } catch {}
+    try { init = Number(readFileSync(`/proc/${fresh.pid}/task/${fresh.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined; } catch { /* not started yet */ }
   }
   const t0 = process.hrtime.bigint();
   const out = service.render('proc/meminfo', { pid: init, uid: 0, gid: 0 });

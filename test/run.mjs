@@ -1,17 +1,19 @@
 #!/usr/bin/env node
-// `npm test`: runs every test file with tap and ends with one plain line, "N passed, N failed", which CI
-// reads (tap's own summary is a TAP comment). Exits non-zero when anything failed.
-// Usage: node test/run.mjs [test files...]
+// `npm test`: type-checks and lints the project, runs every test file with tap (with coverage), and ends
+// with one plain line, "N passed, N failed, N skipped", which CI reads (tap's own summary is a TAP
+// comment). The type check and the lint count as one test each. Exits non-zero when anything failed.
+// Usage: node test/run.mjs [test files...]   (with files: only those, no type check, lint or coverage)
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const testDirs = ['test', 'vendor/node-cgroups-parser/test'];
+const chosen = process.argv.length > 2;
 
-const files = process.argv.length > 2
+const files = chosen
   ? process.argv.slice(2)
   : testDirs.flatMap((dir) => {
       try {
@@ -21,23 +23,51 @@ const files = process.argv.length > 2
       }
     });
 
+let checksPassed = 0;
+let checksFailed = 0;
+/** A whole-project check run before the tests: its output is shown, its result counted as one test. */
+function check(name, cmd, args) {
+  process.stdout.write(`# ${name}: ${[cmd, ...args].join(' ')}\n`);
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8' });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+  if (r.status === 0) {
+    checksPassed++;
+    process.stdout.write(`ok - ${name}\n`);
+  } else {
+    checksFailed++;
+    process.stdout.write(`not ok - ${name}\n${out.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+  }
+}
+
+if (!chosen) {
+  const bin = (name) => join(root, 'node_modules', '.bin', name);
+  check('type check (src and tests)', bin('tsc'), ['-p', 'tsconfig.test.json']);
+  check('lint', bin('eslint'), ['.']);
+}
+
 const tap = join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs');
-const child = spawn(process.execPath, [tap, '-R', 'tap', ...files], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+const coverage = chosen ? ['--disable-coverage'] : ['--allow-incomplete-coverage', '--coverage-report=text-summary'];
+const child = spawn(process.execPath, [tap, '-R', 'tap', ...coverage, ...files], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 
 let tail = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-4096);
+  tail = (tail + chunk.toString()).slice(-8192);
 });
 
 child.on('close', (code, signal) => {
-  // tap's closing comment: "# { total: 12, pass: 11, fail: 1, skip: 0 }"
-  const summaries = [...tail.matchAll(/^# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?/gm)];
+  // tap's closing comment: "# { total: 12, pass: 10, fail: 1, skip: 1, todo: 0 }"
+  const summaries = [...tail.matchAll(/^# \{ total: (\d+)([^}]*)\}/gm)];
   const last = summaries[summaries.length - 1];
-  const pass = last ? Number(last[2] ?? 0) : 0;
-  let fail = last ? Number(last[3] ?? 0) : 0;
-  if ((code !== 0 || signal) && fail === 0) fail = 1; // tap itself failed: never report a clean run
+  const count = (key) => Number(new RegExp(`${key}: (\\d+)`).exec(last?.[2] ?? '')?.[1] ?? 0);
+  const pass = count('pass') + checksPassed;
+  let fail = count('fail') + checksFailed;
+  const skip = count('skip') + count('todo');
+  if ((code !== 0 || signal) && count('fail') === 0) fail++; // tap itself failed: never report a clean run
   if (!last) process.stderr.write(`test runner ended without a summary (code ${code}, signal ${signal}); files: ${files.map((f) => relative('.', f)).join(' ')}\n`);
-  process.stdout.write(`\n${pass} passed, ${fail} failed\n`);
+  // istanbul's text-summary: "Lines        : 87.5% ( 700/800 )"
+  const lines = /^Lines\s*:\s*([\d.]+)%/m.exec(tail)?.[1];
+  if (lines !== undefined) process.stdout.write(`\ncoverage: ${lines}% of lines (tap's c8, src and vendor)\n`);
+  process.stdout.write(`\n${pass} passed, ${fail} failed, ${skip} skipped\n`);
   process.exit(fail > 0 ? 1 : 0);
 });

@@ -18,7 +18,7 @@ export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'th
   const ids: number[] = [];
   const walk = (path: string, depth: number): void => {
     if (ids.length >= limit) return;
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(`${path}/${file}`, 'utf8');
     } catch {
