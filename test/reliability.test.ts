@@ -145,17 +145,21 @@ t.test('races: an fd outliving its opener, a vanished cgroup, a limit change bet
   const r = await runInContainer(
     box.dirs,
     daemon.mountpoint,
+    // The child reads only once its parent (the opener) has exited (it polls getppid()), and the shell
+    // waits for the child's result: event order, no timing.
     `python3 -c 'import os,time
 fd=os.open("/proc/meminfo",os.O_RDONLY)
+parent=os.getpid()
 if os.fork()==0:
-  time.sleep(0.3); data=b""
+  while os.getppid()==parent: time.sleep(0.01)
+  data=b""
   while True:
     b=os.read(fd,100)
     if not b: break
     data+=b
-  print(data.decode().splitlines()[0], flush=True)
+  open("${join(daemon.dir, 'opener-gone')}","w").write(data.decode().splitlines()[0]+"\\n")
   os._exit(0)
-os._exit(0)'; sleep 1`,
+os._exit(0)'; while [ ! -s ${join(daemon.dir, 'opener-gone')} ]; do sleep 0.05; done; cat ${join(daemon.dir, 'opener-gone')}`,
   );
   t.match(r.stdout, /^MemTotal:\s+262144 kB$/m, 'read after the opener exited');
 
