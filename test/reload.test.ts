@@ -105,7 +105,7 @@ t.test('reload under a live mount', async (t) => {
 
   // Broken bundles: a syntax error, a throw at import, a wrong shape, a renderer that throws on the smoke
   // render. Each is refused, logged with its path, and the marker renderers keep serving.
-  const broken = [
+  const broken: [string, string][] = [
     ['syntax error', 'module.exports = {{{'],
     ['throw at import', 'throw new Error("boom at import")'],
     ['wrong shape', 'module.exports = { version: "x", files: [] }'],
@@ -122,7 +122,7 @@ t.test('reload under a live mount', async (t) => {
   ];
   for (const [what, code] of broken) {
     const errorsBefore = daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').length;
-    writeFileSync(bundle, code!);
+    writeFileSync(bundle, code);
     daemon.child.kill('SIGUSR1');
     await waitFor(`the failure log for ${what}`, () => daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').length > errorsBefore);
     const line = daemon.logs().filter((l) => l.msg === 'renderer reload failed; the previous renderers keep serving').pop()!;
