@@ -12,6 +12,7 @@ export const MANAGED_FUSE_OPTIONS = ['allow_other', 'direct_io', 'entry_timeout'
 export const HELP = `Usage: lxcfs-ts [options] MOUNTPOINT
        lxcfs-ts render [--pid PID] [-u] [-l] [--enable-cfs] FILE
        lxcfs-ts status [-p PIDFILE]
+       lxcfs-ts reattach MOUNTPOINT
 
 Serve /proc files rendered from the cgroups of the process that reads them, so a
 container that bind-mounts MOUNTPOINT/proc/meminfo over its /proc/meminfo sees
@@ -26,6 +27,9 @@ render prints what process PID (default: the render command itself) would read
 from FILE (e.g. proc/meminfo or /proc/meminfo), without a mount.
 status prints the running daemon's pid, mountpoint, renderer version and hash,
 reload count and last reload failure (from PIDFILE's .status.json beside it).
+reattach replaces the bind mounts running containers hold of a dead lxcfs-ts
+mount (a daemon that stopped, crashed or was killed) with binds of the live one
+on MOUNTPOINT, in place (Linux 5.2+). The daemon does this once when it starts.
 
 Options:
   -f, --foreground        accepted for LXCFS compatibility (always foreground)
@@ -38,6 +42,7 @@ Options:
                           ago again, without rendering (0-10000; default 0:
                           every open renders). Content may then be up to MS ms
                           old; each container's own, never another's
+      --no-reattach       do not re-attach running containers' dead binds at start
   -p, --pidfile FILE      pid file, refused if a live lxcfs-ts holds it
                           (default ${DEFAULT_PIDFILE})
   -o OPTIONS              extra FUSE mount options, comma separated
@@ -56,6 +61,7 @@ const optionsSchema = z.object({
   disableSwap: z.boolean(),
   enableLoadavg: z.boolean(),
   enableCfs: z.boolean(),
+  reattach: z.boolean(),
   renderCacheMs: z.number({ message: '--render-cache-ms needs a number of milliseconds' }).int('--render-cache-ms needs whole milliseconds').min(0, '--render-cache-ms cannot be negative').max(10_000, '--render-cache-ms is at most 10000 (10 s)'),
   pidfile: z.string().min(1, '--pidfile needs a path'),
   fuseOptions: z.array(
@@ -78,6 +84,7 @@ export type Command =
   | { kind: 'run'; options: DaemonOptions }
   | { kind: 'render'; options: RenderCommandOptions }
   | { kind: 'status'; pidfile: string }
+  | { kind: 'reattach'; mountpoint: string }
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'error'; message: string };
@@ -132,9 +139,20 @@ function parseStatusCommand(argv: string[]): Command {
   }
 }
 
+function parseReattachCommand(argv: string[]): Command {
+  try {
+    const { positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: {} });
+    if (positionals.length !== 1) return { kind: 'error', message: 'reattach needs the MOUNTPOINT the daemon serves' };
+    return { kind: 'reattach', mountpoint: positionals[0]! };
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+}
+
 export function parseCommandLine(argv: string[]): Command {
   if (argv[0] === 'render') return parseRenderCommand(argv.slice(1));
   if (argv[0] === 'status') return parseStatusCommand(argv.slice(1));
+  if (argv[0] === 'reattach') return parseReattachCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -146,6 +164,7 @@ export function parseCommandLine(argv: string[]): Command {
         debug: { type: 'boolean', short: 'd', default: false },
         ...RENDER_OPTIONS,
         'render-cache-ms': { type: 'string', default: '0' },
+        'no-reattach': { type: 'boolean', default: false },
         pidfile: { type: 'string', short: 'p', default: DEFAULT_PIDFILE },
         o: { type: 'string', short: 'o', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
@@ -169,6 +188,7 @@ export function parseCommandLine(argv: string[]): Command {
     enableLoadavg: values['enable-loadavg'],
     enableCfs: values['enable-cfs'],
     renderCacheMs: /^\d+$/.test(values['render-cache-ms']) ? Number(values['render-cache-ms']) : Number.NaN,
+    reattach: !values['no-reattach'],
     pidfile: values.pidfile,
     fuseOptions: (values.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== ''),
     mountpoint: positionals[0],

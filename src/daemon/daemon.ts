@@ -7,9 +7,10 @@ import { ContainerResolver } from '../context/containers.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { RenderService } from '../context/render-service.js';
 import { MANAGED_FUSE_OPTIONS, type DaemonOptions } from './cli.js';
-import { detachMount, FuseHost } from './fuse-host.js';
+import { detachMount, FuseHost, reattachHelper } from './fuse-host.js';
 import type { Logger } from './logger.js';
 import { prepareMountpoint } from './mountpoint.js';
+import { reattachAll, type ReattachResult } from './reattach.js';
 import { acquirePidfile, type PidfileResult } from './pidfile.js';
 import { RendererLoader, type LoadedRenderers } from './renderer-loader.js';
 import { statusPathFor, writeStatus, type DaemonStatus } from './status.js';
@@ -110,7 +111,23 @@ export class Daemon {
       },
       'serving',
     );
+    if (options.reattach) void this.reattach();
     return { ok: true };
+  }
+
+  /**
+   * Re-attach running containers' binds of a dead lxcfs-ts mount to ours (src/daemon/reattach.ts), once,
+   * after the mount serves; logged per container. Resolves when the pass is done (never rejects).
+   */
+  async reattach(): Promise<ReattachResult[]> {
+    try {
+      const { results } = await reattachAll(reattachHelper(), this.options.mountpoint);
+      logReattach(this.log, results);
+      return results;
+    } catch (err) {
+      this.log.error({ err }, 're-attach pass failed');
+      return [];
+    }
   }
 
   /** SIGUSR1: load the renderer bundle again if it changed and passes its checks; refresh the status. */
@@ -203,6 +220,24 @@ function onceLogger(log: Logger) {
     if (count === 1) log[level](fields, message);
     else if (Number.isInteger(Math.log10(count))) log[level]({ ...fields, repeats: count }, `${firstLine} (repeated ${count} times)`);
   };
+}
+
+/** One line per container that had something to re-attach or left alone, then a summary line. */
+export function logReattach(log: Logger, results: ReattachResult[]): void {
+  for (const r of results) {
+    if (r.reattached.length > 0 || r.failed.length > 0) {
+      const level = r.failed.length > 0 ? 'error' : 'info';
+      log[level]({ pid: r.pid, namespace: r.namespace, reattached: r.reattached, failed: r.failed }, r.failed.length > 0 ? 'container re-attached in part' : 'container re-attached');
+    }
+    if (r.placeholders.length > 0) {
+      log.warn({ pid: r.pid, namespace: r.namespace, placeholders: r.placeholders }, 'container started while no daemon served: its binds are placeholders, left alone (restart it to get the files)');
+    }
+  }
+  const count = (f: (r: ReattachResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  log.info(
+    { containers: results.filter((r) => r.reattached.length > 0).length, reattached: count((r) => r.reattached.length), failed: count((r) => r.failed.length), placeholders: count((r) => r.placeholders.length) },
+    're-attach pass done',
+  );
 }
 
 function describe(loaded: LoadedRenderers) {

@@ -5,6 +5,7 @@
 
 import Fuse from 'fuse-native';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { Mirror } from '../contract.js';
 import type { Caller } from '../context/render-service.js';
 import type { Logger } from './logger.js';
@@ -61,7 +62,9 @@ export class FuseHost {
       directIo: true, // dynamic content: no page cache, st_size is not a limit for reads
       entryTimeout: 0.5, // LXCFS's values: a lookup is trusted for half a second
       attrTimeout: 0.5,
-      fsname: 'lxcfs-ts',
+      // The source mountinfo shows for this mount and every bind of it: it names the mountpoint, so a
+      // later daemon re-attaches only the dead binds that were this mountpoint's (reattach.ts).
+      fsname: fsnameFor(this.mountpoint),
       subtype: 'lxcfs-ts',
       // Every handler answers synchronously, so fuse-native's per-request 15 s watchdog timer is pure cost.
       timeout: false,
@@ -320,6 +323,19 @@ function mirroredStat(st: Stats): Fuse.Stat {
     mtime: st.mtime,
     ctime: st.ctime,
   };
+}
+
+/**
+ * "lxcfs-ts:<absolute mountpoint>", with the characters libfuse's option parser treats specially (comma,
+ * backslash) escaped with a backslash.
+ */
+export function fsnameFor(mountpoint: string): string {
+  return `lxcfs-ts:${resolvePath(mountpoint)}`.replace(/[\\,]/g, (c) => `\\${c}`);
+}
+
+/** The binding's native re-attach program (vendor/fuse-native/reattach.c, built with the addon). */
+export function reattachHelper(): string {
+  return Fuse.reattachHelper;
 }
 
 /** Detach a mount without fusermount (root only): used to recover a stale mount before mounting. */

@@ -8,6 +8,8 @@ import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { RenderService } from '../context/render-service.js';
 import { HELP, parseCommandLine, type DaemonOptions, type RenderCommandOptions } from './cli.js';
 import { Daemon } from './daemon.js';
+import { reattachHelper } from './fuse-host.js';
+import { reattachAll } from './reattach.js';
 import { createLogger } from './logger.js';
 import { RendererLoader } from './renderer-loader.js';
 import { readStatus } from './status.js';
@@ -48,9 +50,32 @@ export async function main(argv: string[], bootstrap: Bootstrap): Promise<number
     }
     case 'render':
       return renderOnce(command.options);
+    case 'reattach':
+      return reattachOnce(command.mountpoint);
     case 'run':
       return serve(command.options, bootstrap);
   }
+}
+
+/** `lxcfs-ts reattach MOUNTPOINT`: the daemon's start-up re-attach pass, on demand, with a report. */
+async function reattachOnce(mountpoint: string): Promise<number> {
+  const { live, results } = await reattachAll(reattachHelper(), mountpoint);
+  if (!live) {
+    process.stderr.write(`lxcfs-ts: no live lxcfs-ts mount on ${mountpoint} to re-attach to\n`);
+    return 1;
+  }
+  let mounts = 0;
+  let failed = 0;
+  for (const r of results) {
+    mounts += r.reattached.length;
+    failed += r.failed.length;
+    for (const target of r.reattached) process.stdout.write(`pid ${r.pid} (${r.namespace}): re-attached ${target}\n`);
+    for (const f of r.failed) process.stdout.write(`pid ${r.pid} (${r.namespace}): FAILED ${f.target}: ${f.error}\n`);
+    for (const p of r.placeholders) process.stdout.write(`pid ${r.pid} (${r.namespace}): left alone ${p} (bound while no daemon served; restart that container)\n`);
+  }
+  const containers = results.filter((r) => r.reattached.length > 0).length;
+  process.stdout.write(mounts + failed === 0 ? 'nothing to re-attach\n' : `re-attached ${mounts} mounts in ${containers} containers${failed ? `, ${failed} failed` : ''}\n`);
+  return failed > 0 ? 1 : 0;
 }
 
 /** `lxcfs-ts render`: what a process would read, without a mount. */

@@ -20,9 +20,20 @@
       "-Wl,-rpath,'$$ORIGIN'"
     ]
   }, {
+    "target_name": "lxcfs-ts-reattach",
+    "type": "executable",
+    "sources": [
+      "reattach.c"
+    ],
+    "cflags": [
+      "-O2",
+      "-Wall",
+      "-Wextra"
+    ]
+  }, {
     "target_name": "postinstall",
     "type": "none",
-    "dependencies": ["fuse"],
+    "dependencies": ["fuse", "lxcfs-ts-reattach"],
     "copies": [{
       "destination": "build/Release",
       "files": [ "<!(node -p \"require('fuse-shared-library-linux').lib\")" ]

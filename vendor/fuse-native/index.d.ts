@@ -170,6 +170,12 @@ declare class Fuse {
    * is served again natively to opens of the same path from the same pid namespace (never the process's
    * own) for `ttlMs`. 0 turns it off. Every call empties the cache; returns the counters from before.
    */
+  /**
+   * lxcfs-ts patch (PATCHES.md 13): the path of the `lxcfs-ts-reattach` program built with the addon
+   * (reattach.c): `lxcfs-ts-reattach PID MOUNTPOINT` re-attaches PID's mount namespace's binds of a dead
+   * lxcfs-ts mount, read as "ROOT\tTARGET" lines on stdin, to the live mount on MOUNTPOINT.
+   */
+  static readonly reattachHelper: string;
   static renderCache(ttlMs: number): Fuse.RenderCacheStats;
   static renderCacheStats(): Fuse.RenderCacheStats;
   /** Drop expired render-cache entries now (each holds a namespace fd); returns how many remain. */

@@ -320,6 +320,11 @@ class Fuse extends Nanoresource {
     process.nextTick(cb, err)
   }
 
+  // lxcfs-ts (PATCHES.md 13): the re-attach program built beside the addon (reattach.c).
+  static get reattachHelper () {
+    return path.join(__dirname, 'build', 'Release', 'lxcfs-ts-reattach')
+  }
+
   // lxcfs-ts (PATCHES.md 11): the render cache. ttlMs 0 = off; every call empties it.
   static renderCache (ttlMs) {
     const ms = Number.isInteger(ttlMs) && ttlMs >= 0 && ttlMs <= 60000 ? ttlMs : 0

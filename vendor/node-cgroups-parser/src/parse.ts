@@ -4,6 +4,8 @@
 export interface MountInfo {
   mountId: number;
   parentId: number;
+  /** field 3, the filesystem's device "major:minor": every mount of one superblock has the same */
+  device: string;
   /** the path inside the mounted filesystem that is mounted here (for cgroup fs: the cgroup seen as "/") */
   root: string;
   mountPoint: string;
@@ -98,6 +100,7 @@ export function parseMountinfo(text: string): MountInfo[] {
     mounts.push({
       mountId,
       parentId,
+      device: fields[2]!,
       root: unescapeOctal(fields[3]!),
       mountPoint: unescapeOctal(fields[4]!),
       fsType: fields[separator + 1]!,

@@ -28,7 +28,7 @@ t.test('parseMountinfo', async (t) => {
   const mounts = parseMountinfo(HYBRID_MOUNTINFO);
   t.equal(mounts.length, 9);
   t.same(mounts[4], {
-    mountId: 32, parentId: 31, root: '/', mountPoint: '/sys/fs/cgroup/cpu', fsType: 'cgroup', source: 'cgroup', superOptions: ['rw', 'cpu'],
+    mountId: 32, parentId: 31, device: '0:29', root: '/', mountPoint: '/sys/fs/cgroup/cpu', fsType: 'cgroup', source: 'cgroup', superOptions: ['rw', 'cpu'],
   });
 
   const optional = parseMountinfo(

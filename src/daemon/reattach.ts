@@ -1,0 +1,141 @@
+// Re-attach running containers after a restart. A container bind-mounts files of the daemon's FUSE mount;
+// when the daemon goes (stop, crash, SIGKILL, OOM kill, upgrade by restart) those binds point at a dead
+// connection and read "Transport endpoint is not connected" until the container restarts
+// (lxc/lxcfs#73, #193, #583). Once a new daemon serves, this pass finds every mount namespace that holds
+// such dead binds and replaces each one, in place, by a bind of the same file or directory of the live
+// mount, without touching the container otherwise.
+//
+// Discovery is here: one process's mountinfo per mount namespace, lxcfs-ts mounts (fstype fuse.lxcfs-ts)
+// whose device is not the live mount's. The mount work is done by a small native program of the FUSE
+// binding (vendor/fuse-native/reattach.c: open_tree(OPEN_TREE_CLONE) of the live file in our namespace,
+// setns into the container's, detach the dead mount, move_mount the clone onto the same path; Linux 5.2+),
+// one process per namespace, never on the daemon's thread: setns into a mount namespace needs a
+// single-threaded process. One pass at start (and `lxcfs-ts reattach` on demand): no polling, no watches.
+//
+// Left alone, and logged: binds of the mountpoint's underlying directory that a container runtime made
+// while no daemon was serving (its files are then empty placeholders, not lxcfs-ts mounts).
+
+import { spawn } from 'node:child_process';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { parseMountinfo, type MountInfo } from 'node-cgroups-parser';
+
+/** The filesystem type lxcfs-ts mounts show (fuse-host.ts mounts with subtype lxcfs-ts). */
+export const FS_TYPE = 'fuse.lxcfs-ts';
+
+export interface DeadBind {
+  /** the path inside the FUSE filesystem the dead mount shows (mountinfo's root field) */
+  root: string;
+  /** where it is mounted in the container's mount namespace */
+  target: string;
+}
+
+export interface ContainerMounts {
+  /** the mount namespace, "mnt:[4026532xxx]" */
+  namespace: string;
+  /** a process of that namespace (the lowest pid) */
+  pid: number;
+  dead: DeadBind[];
+  /** binds of the mountpoint's underlying directory, made while no daemon served: left alone */
+  placeholders: string[];
+}
+
+export interface ScanOptions {
+  procRoot?: string;
+}
+
+/** The device ("major:minor") of the live lxcfs-ts mount on `mountpoint`, from our own mountinfo. */
+export async function liveDevice(mountpoint: string, procRoot = '/proc'): Promise<string | undefined> {
+  const path = resolvePath(mountpoint);
+  const mounts = parseMountinfo(await readFile(`${procRoot}/self/mountinfo`, 'utf8').catch(() => ''));
+  return mounts.filter((m) => m.mountPoint === path && m.fsType === FS_TYPE).pop()?.device;
+}
+
+/**
+ * What a namespace's mountinfo says: the dead binds of lxcfs-ts mounts that were on `mountpoint` (their
+ * source names it: fuse-host.ts mounts with fsname lxcfs-ts:<mountpoint>; another daemon's are not ours to
+ * touch), and the placeholders of `mountpoint`.
+ */
+export function classify(mounts: MountInfo[], live: string, mountpoint: string): { dead: DeadBind[]; placeholders: string[] } {
+  const base = resolvePath(mountpoint);
+  const source = `lxcfs-ts:${base}`;
+  const dead: DeadBind[] = [];
+  const placeholders: string[] = [];
+  for (const m of mounts) {
+    if (m.fsType === FS_TYPE && m.source === source && m.device !== live) dead.push({ root: m.root, target: m.mountPoint });
+    else if (m.fsType !== FS_TYPE && (m.root === base || m.root.startsWith(`${base}/`)) && m.mountPoint !== base) placeholders.push(m.mountPoint);
+  }
+  return { dead, placeholders };
+}
+
+/** Every mount namespace but ours with dead lxcfs-ts binds or placeholders, one process each. */
+export async function scan(mountpoint: string, live: string, options: ScanOptions = {}): Promise<ContainerMounts[]> {
+  const procRoot = options.procRoot ?? '/proc';
+  const own = await readlink(`${procRoot}/self/ns/mnt`).catch(() => undefined);
+  const seen = new Set<string>(own ? [own] : []);
+  const found: ContainerMounts[] = [];
+  const pids = (await readdir(procRoot).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  for (const pid of pids) {
+    const namespace = await readlink(`${procRoot}/${pid}/ns/mnt`).catch(() => undefined);
+    if (!namespace || seen.has(namespace)) continue; // kernel threads and exited processes have none
+    const text = await readFile(`${procRoot}/${pid}/mountinfo`, 'utf8').catch(() => undefined);
+    if (text === undefined) continue; // exited meanwhile: the next process of its namespace will do
+    seen.add(namespace);
+    const { dead, placeholders } = classify(parseMountinfo(text), live, mountpoint);
+    if (dead.length > 0 || placeholders.length > 0) found.push({ namespace, pid, dead, placeholders });
+  }
+  return found;
+}
+
+export interface ReattachResult {
+  namespace: string;
+  pid: number;
+  reattached: string[];
+  skipped: string[];
+  failed: { target: string; error: string }[];
+  placeholders: string[];
+}
+
+/** Run the native helper for one namespace: ok/skip/error per dead bind. */
+export function reattachNamespace(helper: string, mountpoint: string, c: ContainerMounts): Promise<ReattachResult> {
+  const result: ReattachResult = { namespace: c.namespace, pid: c.pid, reattached: [], skipped: [], failed: [], placeholders: c.placeholders };
+  if (c.dead.length === 0) return Promise.resolve(result);
+  return new Promise((done) => {
+    const child = spawn(helper, [String(c.pid), resolvePath(mountpoint)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', (e) => {
+      result.failed.push(...c.dead.map((d) => ({ target: d.target, error: `cannot run ${helper}: ${e.message}` })));
+      done(result);
+    });
+    child.on('close', (code) => {
+      for (const line of out.split('\n')) {
+        const [kind, target, reason] = line.split('\t');
+        if (!target) continue;
+        if (kind === 'ok') result.reattached.push(target);
+        else if (kind === 'skip') result.skipped.push(target);
+        else if (kind === 'error') result.failed.push({ target, error: reason ?? 'unknown' });
+      }
+      if (code === 2) result.failed.push(...c.dead.filter((d) => !out.includes(`\t${d.target}`)).map((d) => ({ target: d.target, error: err.trim() || 'the helper could not enter the namespace' })));
+      done(result);
+    });
+    child.stdin.end(c.dead.map((d) => `${d.root}\t${d.target}\n`).join(''));
+  });
+}
+
+/** The whole pass: scan, then re-attach namespace by namespace (a few at a time). */
+export async function reattachAll(helper: string, mountpoint: string, options: ScanOptions & { parallel?: number } = {}): Promise<{ live: string | undefined; results: ReattachResult[] }> {
+  const live = await liveDevice(mountpoint, options.procRoot);
+  if (!live) return { live, results: [] };
+  const containers = await scan(mountpoint, live, options);
+  const results: ReattachResult[] = [];
+  const queue = [...containers];
+  const worker = async () => {
+    for (let c = queue.shift(); c; c = queue.shift()) results.push(await reattachNamespace(helper, mountpoint, c));
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.parallel ?? 4) }, worker));
+  results.sort((a, b) => a.pid - b.pid);
+  return { live, results };
+}

@@ -1,0 +1,134 @@
+// A daemon restart, crash or SIGKILL never breaks a running container: the next daemon re-attaches the
+// container's bind mounts of the dead FUSE connection to its own mount (src/daemon/reattach.ts and the
+// binding's lxcfs-ts-reattach helper), and `lxcfs-ts reattach` does the same on demand. Containers here
+// are pid+mount namespaces with the served files and the cpu directory bind-mounted, one process reading
+// in a loop and one holding a file open; a namespace that never had lxcfs-ts mounts must stay untouched.
+
+import t, { type Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseMountinfo } from 'node-cgroups-parser';
+import { classify } from '../src/daemon/reattach.js';
+import { createContainer, liveCgroupsMissing, type ScratchContainer } from './helpers/cgroups.js';
+import { PROC_FILES } from './helpers/container.js';
+import { cleanup, MAIN, run, scratchDir, startDaemon, type Daemon } from './helpers/daemon.js';
+
+const MiB = 1024 * 1024;
+const noCgroups = liveCgroupsMissing() ?? false;
+if (noCgroups) process.stderr.write(`reattach.test.ts: tests with containers skipped: ${noCgroups}\n`);
+
+// Recorded from a test container of this machine after a SIGKILLed daemon and a new one on /tmp/m4/mnt
+// (device 0:42 live, 0:40 dead), plus a runtime's placeholder bind made while no daemon served and a
+// dead bind of another daemon's mount (/srv/other: not ours to touch).
+const MOUNTINFO = `104 47 0:40 / /tmp/m4/mnt rw,nosuid,nodev,relatime - fuse.lxcfs-ts lxcfs-ts:/tmp/m4/mnt rw,user_id=0,group_id=0,allow_other
+106 105 0:40 /proc/meminfo /proc/meminfo rw,nosuid,nodev,relatime - fuse.lxcfs-ts lxcfs-ts:/tmp/m4/mnt rw,user_id=0,group_id=0,allow_other
+112 50 0:40 /sys/devices/system/cpu /sys/devices/system/cpu rw,nosuid,nodev,relatime - fuse.lxcfs-ts lxcfs-ts:/tmp/m4/mnt rw,user_id=0,group_id=0,allow_other
+113 105 0:42 /proc/stat /proc/stat rw,nosuid,nodev,relatime - fuse.lxcfs-ts lxcfs-ts:/tmp/m4/mnt rw,user_id=0,group_id=0,allow_other
+114 105 254:0 /tmp/m4/mnt/proc/uptime /proc/uptime rw,relatime - ext4 /dev/vda rw
+115 105 0:5 /null /proc/kcore rw,nosuid - devtmpfs udev rw
+116 105 0:37 /proc/swaps /proc/swaps rw,nosuid,nodev,relatime - fuse.lxcfs-ts lxcfs-ts:/srv/other rw,user_id=0,group_id=0,allow_other
+`;
+
+t.test('classify: dead lxcfs-ts binds, live ones, placeholders', async (t) => {
+  const { dead, placeholders } = classify(parseMountinfo(MOUNTINFO), '0:42', '/tmp/m4/mnt');
+  t.same(dead, [
+    { root: '/', target: '/tmp/m4/mnt' },
+    { root: '/proc/meminfo', target: '/proc/meminfo' },
+    { root: '/sys/devices/system/cpu', target: '/sys/devices/system/cpu' },
+  ], 'the mounts of the old connection (0:40), not the live one (0:42), nor another daemon\'s');
+  t.same(placeholders, ['/proc/uptime'], 'a bind of the bare mountpoint directory, made while no daemon served');
+});
+
+interface Box {
+  child: ChildProcess;
+  log: string;
+  box: ScratchContainer;
+  /** lines the reader has written so far */
+  lines: () => string[];
+}
+
+/**
+ * A long-running container: binds of the served files and the cpu directory, a reader appending
+ * "ok <first line of meminfo>" or "err <message>" to `log` every 50 ms, and a process holding meminfo open.
+ */
+function container(t: Test, daemon: Daemon, name: string, limit: number): Box {
+  const box = createContainer(t, name, { memoryBytes: limit });
+  const log = join(daemon.dir, `${name}.log`);
+  writeFileSync(log, '');
+  const binds = [...PROC_FILES.map((f) => `mount --bind "$MNT/proc/${f}" /proc/${f}`), 'mount --bind "$MNT/sys/devices/system/cpu" /sys/devices/system/cpu'].join(' && ');
+  const inner = `${binds} && { python3 -c 'import os,time; f=os.open("/proc/meminfo",os.O_RDONLY); time.sleep(3600)' & while :; do if l=$(head -1 /proc/meminfo 2>&1); then echo "ok $l" >> "$LOG"; else echo "err $l" >> "$LOG"; fi; sleep 0.05; done; }`;
+  const outer = `${box.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ')} && exec unshare -m --pid --fork --mount-proc sh -c "$INNER"`;
+  const child = spawn('sh', ['-c', outer], { env: { ...process.env, MNT: daemon.mountpoint, INNER: inner, LOG: log }, stdio: 'ignore' });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+    for (const pid of box.procs()) run('kill', ['-9', String(pid)]);
+  });
+  return { child, log, box, lines: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+}
+
+/** Wait until `cond` holds (a hang guard bounds it, not a timing assertion). */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1200 && !cond(); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!cond()) throw new Error(`gave up waiting for ${what}`);
+}
+
+const mountinfoOf = (pid: number) => readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+
+t.test('containers survive SIGTERM + start, SIGKILL + start and lxcfs-ts reattach', { skip: noCgroups }, async (t) => {
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'mnt');
+  // A namespace that never had lxcfs-ts mounts: made before the daemon mounts anything.
+  const bystander = spawn('unshare', ['-m', 'sleep', '3600'], { stdio: 'ignore' });
+  t.teardown(() => bystander.kill('SIGKILL'));
+  let daemon = await startDaemon({ dir, mountpoint });
+  t.teardown(async () => {
+    await daemon.stop();
+    cleanup(dir, mountpoint);
+  });
+  const a = container(t, daemon, 'reattach-a', 192 * MiB);
+  const b = container(t, daemon, 'reattach-b', 320 * MiB);
+  await until('both containers reading', () => a.lines().some((l) => l.startsWith('ok ')) && b.lines().some((l) => l.startsWith('ok ')));
+  const bystanderBefore = mountinfoOf(bystander.pid!);
+  // Each container's lxcfs-ts mounts: its 9 binds (8 /proc files and the cpu directory), and the copy of
+  // the daemon's own mount that its new mount namespace inherited.
+  const ours = (c: Box) => parseMountinfo(mountinfoOf(c.box.procs()[0]!)).filter((m) => m.fsType === 'fuse.lxcfs-ts').length;
+  const expected = ours(a) + ours(b);
+  t.equal(expected, 20, 'two containers, 10 lxcfs-ts mounts each');
+
+  const cycle = async (how: 'SIGTERM' | 'SIGKILL' | 'reattach command') => {
+    const marks = [a, b].map((c) => c.lines().length);
+    daemon.child.kill(how === 'SIGTERM' ? 'SIGTERM' : 'SIGKILL');
+    await daemon.exited;
+    // The containers' reads fail now ("Transport endpoint is not connected"): event, not time.
+    await until(`${how}: reads failing`, () => [a, b].every((c, i) => c.lines().slice(marks[i]).some((l) => l.startsWith('err '))));
+    const failedAt = [a, b].map((c) => c.lines().length);
+    daemon = await startDaemon({ dir, mountpoint, args: how === 'reattach command' ? ['--no-reattach'] : [] });
+    if (how === 'reattach command') {
+      // The daemon was told not to: the containers still fail until the command runs.
+      t.ok([a, b].every((c) => c.lines().slice(-1)[0]?.startsWith('err ')), 'with --no-reattach the containers stay broken');
+      const r = run(process.execPath, [MAIN, 'reattach', mountpoint]);
+      t.equal(r.code, 0, r.stderr);
+      t.match(r.stdout, new RegExp(`re-attached ${expected} mounts in 2 containers`), r.stdout);
+    } else {
+      await until('the re-attach pass', () => daemon.logs().some((l) => l.msg === 're-attach pass done'));
+      const done = daemon.logs().find((l) => l.msg === 're-attach pass done')!;
+      t.equal(done.reattached, expected, `${how}: every lxcfs-ts mount of both containers re-attached`);
+      t.equal(done.failed, 0);
+    }
+    // New opens in both containers read the new daemon's files, each its own.
+    await until(`${how}: reads succeeding again`, () => [a, b].every((c, i) => c.lines().slice(failedAt[i]).some((l) => l.startsWith('ok '))));
+    t.match(a.lines().slice(-1)[0], /^ok MemTotal:\s+196608 kB$/, `${how}: container a reads its own MemTotal again`);
+    t.match(b.lines().slice(-1)[0], /^ok MemTotal:\s+327680 kB$/, `${how}: container b reads its own MemTotal again`);
+    t.equal(run('nsenter', ['-t', String(a.box.procs()[0]), '-m', 'cat', '/sys/devices/system/cpu/online']).code, 0, `${how}: the cpu directory is back too`);
+  };
+  await cycle('SIGTERM');
+  await cycle('SIGKILL');
+  await cycle('reattach command');
+
+  t.equal(mountinfoOf(bystander.pid!), bystanderBefore, 'a namespace without lxcfs-ts mounts was not touched');
+  t.ok(a.child.exitCode === null && b.child.exitCode === null, 'the containers never stopped');
+  const again = run(process.execPath, [MAIN, 'reattach', mountpoint]);
+  t.match(again.stdout, /nothing to re-attach/, 'a second pass finds nothing to do');
+  t.ok(existsSync(mountpoint));
+});
