@@ -2,7 +2,7 @@
 // namespaces with /proc/meminfo bind-mounted from the daemon (what a container does).
 
 import t from 'tap';
-import { readFileSync, statSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, MAIN, mountsAt, run, scratchDir, startDaemon } from './helpers/daemon.js';
 import { createContainer, liveCgroupsMissing } from './helpers/cgroups.js';
@@ -154,4 +154,26 @@ t.test('lifecycle: SIGTERM unmounts, SIGKILL leaves a stale mount the next start
 
   t.equal((await recovered.stop()).code, 0);
   t.same(mountsAt(mountpoint), []);
+});
+
+t.test('mountpoint hygiene: a runtime\'s empty placeholders are mounted over, anything else refuses', async (t) => {
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'mnt');
+  t.teardown(() => cleanup(dir, mountpoint));
+  // What Docker leaves when asked to bind /var/lib/lxcfs/proc/meminfo and the cpu directory while no
+  // daemon serves: empty files and directories.
+  mkdirSync(join(mountpoint, 'proc'), { recursive: true });
+  mkdirSync(join(mountpoint, 'sys/devices/system/cpu'), { recursive: true });
+  writeFileSync(join(mountpoint, 'proc/meminfo'), '');
+  const daemon = await startDaemon({ dir, mountpoint });
+  t.ok(daemon.logs().some((l) => /empty placeholders/.test(String(l.msg)) && l.count === 6), 'started, and said so');
+  t.match(run('cat', [join(mountpoint, 'proc/meminfo')]).stdout, /^MemTotal:/, 'serving over them');
+  t.equal((await daemon.stop()).code, 0);
+  t.equal(readFileSync(join(mountpoint, 'proc/meminfo'), 'utf8'), '', 'the placeholders are still there after the unmount');
+
+  writeFileSync(join(mountpoint, 'proc/notes'), 'somebody\'s data\n');
+  const refused = await startDaemon({ dir, mountpoint, waitReady: false });
+  t.equal((await refused.exited).code, 1, 'a mountpoint with data refuses');
+  t.match(refused.stderr(), new RegExp(`is not empty: ${join(mountpoint, 'proc/notes')} is not an empty directory or file`));
+  t.same(mountsAt(mountpoint), [], 'nothing mounted');
 });

@@ -52,6 +52,7 @@ export class Daemon {
     const prepared = await prepareMountpoint(options.mountpoint, detachMount);
     if (!prepared.ok) return fail(prepared.message);
     if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
+    if (prepared.placeholders.length > 0) log.warn({ mountpoint: options.mountpoint, placeholders: prepared.placeholders.slice(0, 20), count: prepared.placeholders.length }, 'the mountpoint holds empty placeholders a container runtime made while no daemon served: mounting over them');
 
     const first = this.loader.load();
     if (!first.ok) return fail(first.message);
@@ -87,7 +88,7 @@ export class Daemon {
         },
       },
       log,
-      this.userFuseOptions(),
+      [...this.userFuseOptions(), ...(prepared.placeholders.length > 0 ? ['nonempty'] : [])],
       options.renderCacheMs,
     );
     this.host = host;

@@ -1,8 +1,16 @@
 // Getting the mountpoint ready: create it, recover a stale mount left by a killed daemon ("Transport
-// endpoint is not connected"), and refuse to stack a second FUSE daemon on a live one.
+// endpoint is not connected"), refuse to stack a second FUSE daemon on a live one, and accept the empty
+// placeholders a container runtime leaves in it.
+//
+// Placeholders: Docker and others, asked to bind-mount /var/lib/lxcfs/proc/meminfo while no daemon serves,
+// create the missing path themselves (empty directories, empty files). libfuse 2 then refuses to mount
+// over the non-empty directory. When the whole subtree holds nothing but empty directories and empty
+// regular files, lxcfs-ts mounts over it anyway (FUSE's nonempty option): the placeholders stay where they
+// are, hidden under the mount, so a container that already bound one keeps its (empty) file. Anything else
+// is somebody's data: refused with a message naming it.
 
-import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseMountinfo } from 'node-cgroups-parser';
 import { ensureDir } from './ensure-dir.js';
 
@@ -30,7 +38,35 @@ function readMountinfo(): string {
   }
 }
 
-export type Prepared = { ok: true; recoveredStale: boolean } | { ok: false; message: string };
+export type Prepared = { ok: true; recoveredStale: boolean; placeholders: string[] } | { ok: false; message: string };
+
+/** Bounds of the placeholder check: a runtime leaves a handful; a large tree is not placeholders. */
+const MAX_ENTRIES = 1000;
+const MAX_DEPTH = 8;
+
+/**
+ * The entries under `dir` when every one is an empty directory or an empty regular file (placeholders),
+ * or the first entry that is not one.
+ */
+export function placeholdersIn(dir: string): { ok: true; entries: string[] } | { ok: false; offender: string } {
+  const entries: string[] = [];
+  const walk = (path: string, depth: number): string | undefined => {
+    for (const name of readdirSync(path)) {
+      const full = join(path, name);
+      const st = lstatSync(full);
+      entries.push(full);
+      if (entries.length > MAX_ENTRIES) return full;
+      if (st.isDirectory()) {
+        if (depth >= MAX_DEPTH) return full;
+        const bad = walk(full, depth + 1);
+        if (bad) return bad;
+      } else if (!st.isFile() || st.size !== 0) return full;
+    }
+    return undefined;
+  };
+  const offender = walk(dir, 0);
+  return offender === undefined ? { ok: true, entries } : { ok: false, offender };
+}
 
 export async function prepareMountpoint(mountpoint: string, detach: (path: string) => Promise<void>): Promise<Prepared> {
   let recoveredStale = false;
@@ -54,5 +90,15 @@ export async function prepareMountpoint(mountpoint: string, detach: (path: strin
   } catch (err) {
     return { ok: false, message: `cannot create mountpoint ${mountpoint}: ${(err as Error).message}` };
   }
-  return { ok: true, recoveredStale };
+  if (state.kind !== 'none') return { ok: true, recoveredStale, placeholders: [] }; // a mount of another kind: mounted over as it is
+  let found;
+  try {
+    found = placeholdersIn(resolve(mountpoint));
+  } catch (err) {
+    return { ok: false, message: `cannot read mountpoint ${mountpoint}: ${(err as Error).message}` };
+  }
+  if (!found.ok) {
+    return { ok: false, message: `${mountpoint} is not empty: ${found.offender} is not an empty directory or file (lxcfs-ts mounts only over an empty directory, or one holding the empty placeholders a container runtime leaves)` };
+  }
+  return { ok: true, recoveredStale, placeholders: found.entries };
 }
