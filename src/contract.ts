@@ -27,6 +27,8 @@ export const MIN_CONTRACT_VERSION = 2;
 export interface RenderOptions {
   /** false with `-u/--disable-swap`: swap lines and /proc/swaps show no swap */
   swap: boolean;
+  /** false with `-z/--disable-zswap`: meminfo's Zswap and Zswapped are 0 (absent = true) */
+  zswap?: boolean;
   /** `--enable-cfs`: the CPU view is also limited by the CFS quota, not only the cpuset */
   cfs: boolean;
 }

@@ -32,7 +32,7 @@ t.test('command line', async (t) => {
   const help = run(process.execPath, [MAIN, '--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /^Usage: lxcfs-ts \[options\] MOUNTPOINT/);
-  for (const flag of ['--disable-swap', '--pidfile', '--enable-loadavg', '--enable-cfs', '--debug', '--foreground', '-o OPTIONS']) t.match(help.stdout, flag);
+  for (const flag of ['--disable-swap', '--disable-zswap', '--pidfile', '--runtime-dir', '--enable-loadavg', '--enable-cfs', '--enable-pidfd', '--enable-cgroup', '--enable-psi-poll', '--metrics', '--no-reattach', '--debug', '--foreground', '-o OPTIONS']) t.match(help.stdout, flag);
 
   const version = run(process.execPath, [MAIN, '--version']);
   t.equal(version.code, 0);
@@ -44,6 +44,29 @@ t.test('command line', async (t) => {
     t.equal(r.stderr.trim().split('\n').length, 1, 'one line on stderr');
     t.match(r.stderr, /^lxcfs-ts: .*\(see lxcfs-ts --help\)$/m);
   }
+});
+
+t.test('every LXCFS 5.0, 6.0 and 7.0 flag is accepted; the ones without an effect say so', async (t) => {
+  // The flags of lxc/lxcfs src/lxcfs.c (long_options and getopt's "dulfhvso:p:") in those releases.
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'mnt');
+  t.teardown(() => cleanup(dir, mountpoint));
+  const runtime = join(dir, 'run');
+  const flags = ['-f', '-d', '-u', '-z', '--disable-zswap', '-l', '--enable-cfs', '-s', '--enable-pidfd', '--enable-cgroup', '--enable-psi-poll', '--runtime-dir', runtime, '-o', 'default_permissions'];
+  const child = (await import('node:child_process')).spawn(process.execPath, [MAIN, ...flags, mountpoint], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const exited = new Promise((r) => child.on('exit', r));
+  t.teardown(() => void child.kill('SIGKILL'));
+  for (let i = 0; i < 1200 && !out.includes('"msg":"serving"'); i++) await new Promise((r) => setTimeout(r, 25));
+  t.match(out, /"msg":"serving"/, 'it starts with all of them');
+  t.equal(readFileSync(join(runtime, 'lxcfs-ts.pid'), 'utf8').trim(), String(child.pid), '--runtime-dir holds the pid file');
+  for (const note of ['-s is ignored', '--enable-pidfd has no effect', '--enable-cgroup has no effect', '--enable-psi-poll has no effect']) t.match(out, note, `logged: ${note}`);
+  t.match(out, /"zswap":false/, '-z/--disable-zswap is in effect');
+  t.match(run('cat', [join(mountpoint, 'proc/meminfo')]).stdout, /^Zswap:\s+0 kB$/m);
+  child.kill('SIGTERM');
+  await exited;
+  t.same(mountsAt(mountpoint), [], 'unmounted');
 });
 
 t.test('meminfo per container over a real mount', { skip: noCgroups }, async (t) => {

@@ -191,6 +191,12 @@ t.test('v2 container: a tighter ancestor limit, exact memory.stat keys', async (
     AnonHugePages: 2048,
   };
   for (const [key, kb] of Object.entries(expected)) t.equal(kbOf(out, key), kb, key);
+
+  // -z / --disable-zswap (LXCFS 7.0): Zswap and Zswapped 0, the rest unchanged.
+  const noZswap = render(HOST, V2, { ...SWAP_ON, zswap: false }, [{ limit: 256 * MiB, swapLimit: Infinity }, { limit: Infinity }]);
+  t.equal(kbOf(noZswap, 'Zswap'), 0, '-z: Zswap 0');
+  t.equal(kbOf(noZswap, 'Zswapped'), 0, '-z: Zswapped 0');
+  t.equal(kbOf(noZswap, 'MemAvailable'), expected.MemAvailable, '-z changes nothing else');
 });
 
 t.test('machine constants pass through; the file keeps the host line order', async (t) => {

@@ -1,16 +1,19 @@
-// Command line, with LXCFS's option names. Parsing never exits by itself: it returns what to do, and
-// main decides (bad input: one line on stderr, exit 2).
+// Command line, with LXCFS's option names: every flag of LXCFS 5.0, 6.0 and 7.0 is accepted, implemented
+// where lxcfs-ts has the feature and otherwise noted in one log line at start (compatNotes). Parsing never
+// exits by itself: it returns what to do, and main decides (bad input: one line on stderr, exit 2).
 
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import type { RenderOptions } from '../contract.js';
 
-export const DEFAULT_PIDFILE = '/run/lxcfs-ts.pid';
+export const DEFAULT_RUNTIME_DIR = '/run';
+export const DEFAULT_PIDFILE = `${DEFAULT_RUNTIME_DIR}/lxcfs-ts.pid`;
 
 /** Options lxcfs-ts always sets itself; a user -o naming them is ignored (as LXCFS does). */
 export const MANAGED_FUSE_OPTIONS = ['allow_other', 'direct_io', 'entry_timeout', 'attr_timeout', 'fsname', 'subtype'];
 
 export const HELP = `Usage: lxcfs-ts [options] MOUNTPOINT
-       lxcfs-ts render [--pid PID] [-u] [-l] [--enable-cfs] FILE
+       lxcfs-ts render [--pid PID] [-u] [-z] [-l] [--enable-cfs] FILE
        lxcfs-ts status [-p PIDFILE]
        lxcfs-ts reattach MOUNTPOINT
 
@@ -21,10 +24,12 @@ its own memory limit and usage. Runs in the foreground; stop with SIGTERM.
 Served files (under MOUNTPOINT):
   proc/{meminfo,cpuinfo,stat,uptime,swaps,loadavg,diskstats,slabinfo}
   proc/pressure/{cpu,io,memory}
-  sys/devices/system/cpu/ (online, present, possible computed; the rest is the host's)
+  sys/devices/system/cpu/ (online, present, possible computed; cpuN of other
+  CPUs hidden; the rest is the host's)
 
 render prints what process PID (default: the render command itself) would read
-from FILE (e.g. proc/meminfo or /proc/meminfo), without a mount.
+from FILE (e.g. proc/meminfo or /proc/meminfo), without a mount: a first read
+(with -l, load averages start at 0, as for a container read the first time).
 status prints the running daemon's pid, mountpoint, renderer version and hash,
 reload count and last reload failure (from PIDFILE's .status.json beside it).
 reattach replaces the bind mounts running containers hold of a dead lxcfs-ts
@@ -33,8 +38,10 @@ on MOUNTPOINT, in place (Linux 5.2+). The daemon does this once when it starts.
 
 Options:
   -f, --foreground        accepted for LXCFS compatibility (always foreground)
-  -d, --debug             log every request (JSON lines on stdout)
+  -d, --debug             log every open and re-read of a served file and
+                          every refused change (JSON lines on stdout)
   -u, --disable-swap      show no swap in meminfo (SwapTotal and SwapFree 0)
+  -z, --disable-zswap     show no zswap in meminfo (Zswap and Zswapped 0)
   -l, --enable-loadavg    per-container /proc/loadavg (otherwise the host's)
       --enable-cfs        also limit the CPU view by the CFS quota
       --render-cache-ms MS
@@ -42,12 +49,23 @@ Options:
                           ago again, without rendering (0-10000; default 0:
                           every open renders). Content may then be up to MS ms
                           old; each container's own, never another's
+      --metrics ADDRESS   serve Prometheus metrics at /metrics on HOST:PORT or
+                          unix:PATH (off by default)
       --no-reattach       do not re-attach running containers' dead binds at start
-  -p, --pidfile FILE      pid file, refused if a live lxcfs-ts holds it
-                          (default ${DEFAULT_PIDFILE})
+  -p, --pidfile FILE      pid file, locked while the daemon runs; a second
+                          daemon with it refuses to start
+                          (default RUNTIME_DIR/lxcfs-ts.pid: ${DEFAULT_PIDFILE})
+      --runtime-dir DIR   where the default pid file goes (default ${DEFAULT_RUNTIME_DIR})
   -o OPTIONS              extra FUSE mount options, comma separated
   -h, --help              show this help
   -v, --version           show the version
+
+Accepted for LXCFS compatibility, with a note in the log at start:
+  -s                      ignored (LXCFS's legacy single-threaded switch)
+      --enable-pidfd      always on in effect: inits are checked by start time
+      --enable-cgroup     no cgroupfs under MOUNTPOINT/cgroup (LXCFS 6.0 only)
+      --enable-psi-poll   pressure files are read-only: PSI triggers are not
+                          supported
 
 Signals: SIGTERM/SIGINT unmount and exit 0; SIGUSR1 reloads the renderers
 (dist/renderers.cjs) without unmounting, keeping the old ones if the new bundle
@@ -59,14 +77,21 @@ const optionsSchema = z.object({
   foreground: z.boolean(),
   debug: z.boolean(),
   disableSwap: z.boolean(),
+  disableZswap: z.boolean(),
   enableLoadavg: z.boolean(),
   enableCfs: z.boolean(),
   reattach: z.boolean(),
   renderCacheMs: z.number({ message: '--render-cache-ms needs a number of milliseconds' }).int('--render-cache-ms needs whole milliseconds').min(0, '--render-cache-ms cannot be negative').max(10_000, '--render-cache-ms is at most 10000 (10 s)'),
+  metrics: z
+    .string()
+    .regex(/^(unix:\/.+|(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5})$/, '--metrics needs HOST:PORT or unix:/PATH')
+    .optional(),
   pidfile: z.string().min(1, '--pidfile needs a path'),
   fuseOptions: z.array(
     z.string().regex(/^[A-Za-z0-9_]+(=[A-Za-z0-9_.:/-]+)?$/, 'a -o option must look like name or name=value'),
   ),
+  /** LXCFS flags accepted without their effect: one log line each at start */
+  compatNotes: z.array(z.string()),
   mountpoint: z.string().min(1),
 });
 
@@ -76,6 +101,7 @@ export interface RenderCommandOptions {
   pid: number;
   file: string;
   disableSwap: boolean;
+  disableZswap: boolean;
   enableLoadavg: boolean;
   enableCfs: boolean;
 }
@@ -92,9 +118,29 @@ export type Command =
 /** Options that change what the renderers produce: the daemon and `render` take the same ones. */
 const RENDER_OPTIONS = {
   'disable-swap': { type: 'boolean', short: 'u', default: false },
+  'disable-zswap': { type: 'boolean', short: 'z', default: false },
   'enable-loadavg': { type: 'boolean', short: 'l', default: false },
   'enable-cfs': { type: 'boolean', default: false },
 } as const;
+
+/** The renderers' options from either command's. */
+export function renderOptionsOf(options: { disableSwap: boolean; disableZswap: boolean; enableCfs: boolean }): RenderOptions {
+  return { swap: !options.disableSwap, zswap: !options.disableZswap, cfs: options.enableCfs };
+}
+
+/** LXCFS flags lxcfs-ts accepts without their effect, and what it does instead (logged at start). */
+const COMPAT_FLAGS = {
+  s: { type: 'boolean', short: 's', default: false },
+  'enable-pidfd': { type: 'boolean', default: false },
+  'enable-cgroup': { type: 'boolean', default: false },
+  'enable-psi-poll': { type: 'boolean', default: false },
+} as const;
+const COMPAT_NOTES: Record<keyof typeof COMPAT_FLAGS, string> = {
+  s: '-s is ignored: it is a legacy LXCFS switch with no effect in LXCFS 5.0 and later either',
+  'enable-pidfd': '--enable-pidfd has no effect: lxcfs-ts always checks a cached container init by its start time, which a recycled pid cannot match',
+  'enable-cgroup': '--enable-cgroup has no effect: lxcfs-ts does not emulate cgroupfs under MOUNTPOINT/cgroup (LXCFS 6.0 only; gone in 7.0); containers use their runtime\'s cgroup mount',
+  'enable-psi-poll': '--enable-psi-poll has no effect: lxcfs-ts serves /proc/pressure files read-only; PSI triggers (writes, poll) are not forwarded',
+};
 
 function parseRenderCommand(argv: string[]): Command {
   let parsed;
@@ -124,6 +170,7 @@ function parseRenderCommand(argv: string[]): Command {
       pid,
       file: positionals[0]!.replace(/^\/+/, ''),
       disableSwap: values['disable-swap'],
+      disableZswap: values['disable-zswap'],
       enableLoadavg: values['enable-loadavg'],
       enableCfs: values['enable-cfs'],
     },
@@ -163,9 +210,12 @@ export function parseCommandLine(argv: string[]): Command {
         foreground: { type: 'boolean', short: 'f', default: false },
         debug: { type: 'boolean', short: 'd', default: false },
         ...RENDER_OPTIONS,
+        ...COMPAT_FLAGS,
         'render-cache-ms': { type: 'string', default: '0' },
+        metrics: { type: 'string' },
         'no-reattach': { type: 'boolean', default: false },
-        pidfile: { type: 'string', short: 'p', default: DEFAULT_PIDFILE },
+        pidfile: { type: 'string', short: 'p' },
+        'runtime-dir': { type: 'string', default: DEFAULT_RUNTIME_DIR },
         o: { type: 'string', short: 'o', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
@@ -181,16 +231,20 @@ export function parseCommandLine(argv: string[]): Command {
     return { kind: 'error', message: positionals.length === 0 ? 'missing MOUNTPOINT' : `expected one MOUNTPOINT, got ${positionals.length} arguments` };
   }
 
+  const runtimeDir = values['runtime-dir'].replace(/\/+$/, '') || '/';
   const result = optionsSchema.safeParse({
     foreground: values.foreground,
     debug: values.debug,
     disableSwap: values['disable-swap'],
+    disableZswap: values['disable-zswap'],
     enableLoadavg: values['enable-loadavg'],
     enableCfs: values['enable-cfs'],
     renderCacheMs: /^\d+$/.test(values['render-cache-ms']) ? Number(values['render-cache-ms']) : Number.NaN,
+    metrics: values.metrics,
     reattach: !values['no-reattach'],
-    pidfile: values.pidfile,
+    pidfile: values.pidfile ?? `${runtimeDir === '/' ? '' : runtimeDir}/lxcfs-ts.pid`,
     fuseOptions: (values.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== ''),
+    compatNotes: (Object.keys(COMPAT_FLAGS) as (keyof typeof COMPAT_FLAGS)[]).filter((k) => values[k]).map((k) => COMPAT_NOTES[k]),
     mountpoint: positionals[0],
   });
   if (!result.success) {

@@ -2,13 +2,15 @@
 // togglePassthrough (SIGUSR2) and stop (SIGTERM/SIGINT). Signals are wired by run.ts; this object only
 // knows what each step does, so it can be driven and tested without signals.
 
+import type { Server } from 'node:http';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../context/containers.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { RenderService } from '../context/render-service.js';
-import { MANAGED_FUSE_OPTIONS, type DaemonOptions } from './cli.js';
+import { MANAGED_FUSE_OPTIONS, renderOptionsOf, type DaemonOptions } from './cli.js';
 import { detachMount, FuseHost, reattachHelper } from './fuse-host.js';
 import type { Logger } from './logger.js';
+import { Metrics, serveMetrics } from './metrics.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { reattachAll, type ReattachResult } from './reattach.js';
 import { acquirePidfile, type PidfileResult } from './pidfile.js';
@@ -28,6 +30,10 @@ export class Daemon {
   private status: DaemonStatus | undefined;
   private stopping: Promise<number> | undefined;
   private readonly logOnce: ReturnType<typeof onceLogger>;
+  private readonly metrics = new Metrics();
+  private metricsServer: Server | undefined;
+  private reloadFailures = 0;
+  private reattachedMounts = 0;
 
   constructor(
     readonly options: DaemonOptions,
@@ -51,12 +57,13 @@ export class Daemon {
 
     const prepared = await prepareMountpoint(options.mountpoint, detachMount);
     if (!prepared.ok) return fail(prepared.message);
+    for (const note of options.compatNotes) log.info(note);
     if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
     if (prepared.placeholders.length > 0) log.warn({ mountpoint: options.mountpoint, placeholders: prepared.placeholders.slice(0, 20), count: prepared.placeholders.length }, 'the mountpoint holds empty placeholders a container runtime made while no daemon served: mounting over them');
 
     const first = this.loader.load();
     if (!first.ok) return fail(first.message);
-    const service = new RenderService(this.reader, this.resolver, { swap: !options.disableSwap, cfs: options.enableCfs }, first.loaded.module, this.sampler);
+    const service = new RenderService(this.reader, this.resolver, renderOptionsOf(options), first.loaded.module, this.sampler);
     this.service = service;
     // The bundle a daemon starts with has no older one to fall back on: it serves even if it fails the
     // smoke render, but says so.
@@ -79,7 +86,9 @@ export class Daemon {
         mirrors: () => service.mirrors,
         hidden: (path, caller) => service.hidden(path, caller),
         open: (path, caller) => {
+          const started = performance.now();
           const rendered = service.render(path, caller);
+          this.metrics.observe(path, (performance.now() - started) / 1000, rendered.ok ? undefined : rendered.errno);
           if (rendered.ok) return rendered;
           // A caller that exited mid-request is routine; a failing renderer is not. Either is logged once
           // per distinct error, not once per read: a broken renderer read in a loop must not flood the log.
@@ -98,14 +107,25 @@ export class Daemon {
       this.host = undefined;
       return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
     }
+    if (options.metrics) {
+      try {
+        this.metricsServer = await serveMetrics(options.metrics, () => this.metricsText());
+      } catch (err) {
+        await host.unmount().catch(() => undefined);
+        this.host = undefined;
+        return fail(`cannot serve metrics on ${options.metrics}: ${(err as Error).message}`);
+      }
+    }
     this.saveStatus();
     log.info(
       {
         mountpoint: options.mountpoint,
+        metrics: options.metrics,
         cgroupLayout: this.reader.layout.kind,
         renderers: this.status.renderers,
         files: service.paths(),
         swap: !options.disableSwap,
+        zswap: !options.disableZswap,
         loadavg: options.enableLoadavg,
         cfs: options.enableCfs,
         renderCacheMs: options.renderCacheMs,
@@ -124,6 +144,7 @@ export class Daemon {
     try {
       const { results } = await reattachAll(reattachHelper(), this.options.mountpoint);
       logReattach(this.log, results);
+      this.reattachedMounts += results.reduce((n, r) => n + r.reattached.length, 0);
       return results;
     } catch (err) {
       this.log.error({ err }, 're-attach pass failed');
@@ -146,6 +167,7 @@ export class Daemon {
     status.renderCache = { ms: this.options.renderCacheMs, ...host.renderCacheStats() };
     const result = this.loader.load((candidate) => service.check(candidate));
     if (!result.ok) {
+      this.reloadFailures++;
       status.lastReloadError = { at: new Date().toISOString(), message: result.message };
       log.error({ path: this.loader.path, err: result.message }, 'renderer reload failed; the previous renderers keep serving');
     } else if (!result.changed) {
@@ -176,6 +198,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info({ signal }, 'unmounting');
       this.sampler?.stop();
+      this.metricsServer?.close();
       let code = 0;
       try {
         await this.host?.unmount();
@@ -188,6 +211,21 @@ export class Daemon {
       return code;
     })();
     return this.stopping;
+  }
+
+  /** The metrics exposition, computed now (a scrape). */
+  private metricsText(): string {
+    const stats = this.host?.renderCacheStats() ?? { entries: 0, hits: 0, misses: 0 };
+    return this.metrics.text({
+      reloads: this.status?.reloads ?? 0,
+      reloadFailures: this.reloadFailures,
+      passthrough: this.service?.passthrough ?? false,
+      pidNamespaces: this.resolver.cachedNamespaces,
+      containerStates: this.service?.states.size ?? 0,
+      loadavgContainers: this.sampler?.size ?? 0,
+      reattachedMounts: this.reattachedMounts,
+      renderCache: stats,
+    });
   }
 
   private saveStatus(): void {

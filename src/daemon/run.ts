@@ -6,7 +6,7 @@ import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../context/containers.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { RenderService } from '../context/render-service.js';
-import { HELP, parseCommandLine, type DaemonOptions, type RenderCommandOptions } from './cli.js';
+import { HELP, parseCommandLine, renderOptionsOf, type DaemonOptions, type RenderCommandOptions } from './cli.js';
 import { Daemon } from './daemon.js';
 import { reattachHelper } from './fuse-host.js';
 import { reattachAll } from './reattach.js';
@@ -88,7 +88,7 @@ function renderOnce(options: RenderCommandOptions): number {
   }
   const reader = new CgroupReader();
   const sampler = options.enableLoadavg ? new LoadavgSampler(reader) : undefined;
-  const renderOptions = { swap: !options.disableSwap, cfs: options.enableCfs };
+  const renderOptions = renderOptionsOf(options);
   const service = new RenderService(reader, new ContainerResolver(reader), renderOptions, loaded.loaded.module, sampler);
   if (!service.paths().includes(options.file)) {
     process.stderr.write(`lxcfs-ts: no such file ${options.file}; files: ${service.paths().join(' ')}\n`);

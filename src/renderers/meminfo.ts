@@ -86,6 +86,8 @@ interface Figures {
   /** a v2-only memory.stat value; 0 on v1, where the kernel keeps no per-cgroup figure */
   v2(key: string): number;
   version: 1 | 2;
+  /** false with -z: no zswap shown */
+  zswap: boolean;
 }
 
 type Formula = (f: Figures) => number;
@@ -127,8 +129,8 @@ const LINES: Record<string, Formula> = {
   Mlocked: (f) => Math.min(f.host.get('Mlocked') ?? 0, f.stat('total_unevictable', 'unevictable')),
   SwapTotal: (f) => f.swapTotal,
   SwapFree: (f) => Math.max(0, f.swapTotal - f.swapUsed),
-  Zswap: (f) => f.v2('zswap'),
-  Zswapped: (f) => f.v2('zswapped'),
+  Zswap: (f) => (f.zswap ? f.v2('zswap') : 0),
+  Zswapped: (f) => (f.zswap ? f.v2('zswapped') : 0),
   Dirty: (f) => f.stat('total_dirty', 'file_dirty'),
   Writeback: (f) => f.stat('total_writeback', 'file_writeback'),
   AnonPages: anonPages,
@@ -223,6 +225,7 @@ export function renderMeminfo(snapshot: MeminfoSnapshot, options: RenderOptions)
     version: mem.version,
     stat: (v1, v2) => stat(mem.version === 1 ? v1 : v2),
     v2: (key) => (mem.version === 2 ? stat(key) : 0),
+    zswap: options.zswap !== false,
   };
 
   let out = '';

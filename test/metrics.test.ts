@@ -1,0 +1,93 @@
+// --metrics: Prometheus text at /metrics (src/daemon/metrics.ts), computed when scraped. The exposition
+// format on hand-made observations, then a daemon on a TCP port and one on a unix socket, scraped with
+// `curl` while a container reads.
+
+import t from 'tap';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { BUCKETS, Metrics } from '../src/daemon/metrics.js';
+import { createContainer, liveCgroupsMissing } from './helpers/cgroups.js';
+import { runInContainer } from './helpers/container.js';
+import { cleanup, run, startDaemon } from './helpers/daemon.js';
+
+const noCgroups = liveCgroupsMissing() ?? false;
+if (noCgroups) process.stderr.write(`metrics.test.ts: tests with containers skipped: ${noCgroups}\n`);
+
+const gauges = { reloads: 2, reloadFailures: 1, passthrough: false, pidNamespaces: 3, containerStates: 4, loadavgContainers: 5, reattachedMounts: 6, renderCache: { entries: 7, hits: 8, misses: 9 } };
+
+t.test('the exposition format: counters, a cumulative histogram per file, gauges', async (t) => {
+  const m = new Metrics();
+  m.observe('proc/meminfo', 0.0003);
+  m.observe('proc/meminfo', 0.002);
+  m.observe('proc/meminfo', 3, 'ESRCH');
+  m.observe('proc/"odd"', 0.00005);
+  const text = m.text(gauges);
+  t.match(text, /^# TYPE lxcfs_ts_requests_total counter$/m);
+  t.match(text, /^lxcfs_ts_requests_total\{file="proc\/meminfo"\} 3$/m);
+  t.match(text, /^lxcfs_ts_requests_total\{file="proc\/\\"odd\\""\} 1$/m, 'label values escaped');
+  t.match(text, /^lxcfs_ts_request_errors_total\{file="proc\/meminfo",errno="ESRCH"\} 1$/m);
+  // 0.0003 falls in le=0.0005 and above, 0.002 in le=0.0025 and above, 3 s only in +Inf.
+  const bucket = (le: string) => Number(new RegExp(`^lxcfs_ts_render_seconds_bucket\\{file="proc/meminfo",le="${le.replace("+", "\\+")}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+  t.same([bucket('0.00025'), bucket('0.0005'), bucket('0.001'), bucket('0.0025'), bucket('1'), bucket('+Inf')], [0, 1, 1, 2, 2, 3]);
+  t.equal(text.split('\n').filter((l) => l.startsWith('lxcfs_ts_render_seconds_bucket{file="proc/meminfo"')).length, BUCKETS.length + 1);
+  t.match(text, /^lxcfs_ts_render_seconds_sum\{file="proc\/meminfo"\} 3\.0023$/m);
+  t.match(text, /^lxcfs_ts_render_seconds_count\{file="proc\/meminfo"\} 3$/m);
+  for (const [name, value] of [['lxcfs_ts_reloads_total', 2], ['lxcfs_ts_reload_failures_total', 1], ['lxcfs_ts_passthrough', 0], ['lxcfs_ts_pid_namespaces', 3], ['lxcfs_ts_tracked_containers', 4], ['lxcfs_ts_loadavg_containers', 5], ['lxcfs_ts_reattached_mounts_total', 6], ['lxcfs_ts_render_cache_entries', 7], ['lxcfs_ts_render_cache_hits_total', 8]] as const) {
+    t.match(text, new RegExp(`^${name} ${value}$`, 'm'), name);
+  }
+  for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/, 'sample line');
+});
+
+/** A TCP port nobody listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const requests = (text: string, file: string) => Number(new RegExp(`^lxcfs_ts_requests_total\\{file="${file}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+
+t.test('a daemon with --metrics on TCP and on a unix socket: requests grow as a container reads', { skip: noCgroups }, async (t) => {
+  const port = await freePort();
+  const daemon = await startDaemon({ args: ['--metrics', `127.0.0.1:${port}`] });
+  t.teardown(async () => {
+    await daemon.stop();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  const box = createContainer(t, 'metrics', { memoryBytes: 128 * 1024 * 1024 });
+  const scrape = () => run('curl', ['-sf', `http://127.0.0.1:${port}/metrics`]);
+  const before = scrape();
+  t.equal(before.code, 0, before.stderr);
+  t.equal(requests(before.stdout, 'proc/meminfo'), 0, 'nothing read yet');
+  const r = await runInContainer(box.dirs, daemon.mountpoint, 'for i in 1 2 3 4 5; do head -1 /proc/meminfo; done; cat /proc/stat > /dev/null');
+  t.equal(r.code, 0, r.stderr);
+  const after = scrape().stdout;
+  t.equal(requests(after, 'proc/meminfo'), 5, 'five opens of meminfo');
+  t.equal(requests(after, 'proc/stat'), 1);
+  t.match(after, /^lxcfs_ts_tracked_containers [1-9]\d*$/m, 'the container is tracked');
+  t.equal(run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/other`]).stdout, '404', 'only /metrics');
+
+  const dir = join(daemon.dir, 'unix');
+  const socket = join(daemon.dir, 'metrics.sock');
+  const other = await startDaemon({ dir: undefined, mountpoint: join(dir, 'mnt'), args: ['--metrics', `unix:${socket}`] });
+  t.teardown(async () => {
+    await other.stop();
+    cleanup(other.dir, other.mountpoint);
+  });
+  const viaSocket = run('curl', ['-sf', '--unix-socket', socket, 'http://localhost/metrics']);
+  t.equal(viaSocket.code, 0, viaSocket.stderr);
+  t.match(viaSocket.stdout, /^# TYPE lxcfs_ts_requests_total counter$/m);
+});
+
+t.test('--metrics is validated', async (t) => {
+  const { MAIN } = await import('./helpers/daemon.js');
+  for (const bad of ['8080', 'host:', 'unix:relative', ':80']) {
+    const r = run(process.execPath, [MAIN, '--metrics', bad, '/tmp/lxcfs-ts-never']);
+    t.equal(r.code, 2, `exit 2 for ${bad}`);
+    t.match(r.stderr, /--metrics needs HOST:PORT or unix:\/PATH/);
+  }
+});
