@@ -257,6 +257,13 @@ if docker exec "$TAG-daemon-1" "${probe[@]}" >/dev/null; then ok "the liveness p
 say "daemon log: $(docker logs "$TAG-daemon-1" 2>&1 | grep -m1 '"serving"' | cut -c1-200)"
 start_consumer "$TAG-consumer-1"
 check_consumer "$TAG-consumer-1" "first daemon"
+metrics=$(echo "$spec" | awk '$1 == "args" { for (i = 2; i < NF; i++) if ($i == "--metrics") print $(i + 1) }')
+if [ -n "$metrics" ]; then
+  # The consumer's reads show up in the daemon's metrics (on the container's loopback: --network none).
+  scrape="fetch('http://127.0.0.1:${metrics##*:}/metrics').then(r => r.text()).then(t => console.log(t.split('\\n').filter(l => /^lxcfs_ts_requests_total\\{.*meminfo/.test(l)).join(' ')))"
+  got=$(docker exec "$TAG-daemon-1" node -e "$scrape" 2>&1)
+  case $got in *lxcfs_ts_requests_total*) ok "metrics on port ${metrics##*:} count the reads: $got" ;; *) notok "no meminfo request counter in the metrics: $got" ;; esac
+fi
 say "free -m in $TAG-consumer-1:"
 docker exec "$TAG-consumer-1" free -m | sed 's/^/#   /'
 
