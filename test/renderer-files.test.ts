@@ -208,6 +208,9 @@ t.test('loadavg with the sampler: a container\'s own threads', async (t) => {
     // c2: init 300 (S) alone: 0/1, lastPid 1 (NSpid "300 1"). A second watched container.
     t.equal(render(fx(tree), 300, loadavg, OPTS, sampler), '0.00 0.00 0.00 0/1 1\n', `${tree}: c2`);
     t.equal(sampler.size, 2);
+    // A host process (the daemon, 100): the kernel's own file, and nothing sampled for it.
+    t.equal(render(fx(tree), 100, loadavg, OPTS, sampler), read(fx(tree), 'proc/loadavg'), `${tree}: a host caller gets the host's loadavg even with -l`);
+    t.equal(sampler.size, 2, 'no host cgroup watched');
     sampler.stop();
     t.notOk(sampler.running);
   }

@@ -60,7 +60,7 @@ export class ContainerResolver {
       if (found === undefined) return { ok: false, reason: `no init found for pid namespace ${ns} of caller ${callerTid}` };
       init = found;
     }
-    const cgroups = this.reader.cgroupsOf(init.pid);
+    const cgroups = this.reader.cgroupsOf(init.pid, !host);
     if (!cgroups) return { ok: false, reason: `cgroups of pid ${init.pid} are unreadable (exited)` };
     const container: Container = { initPid: init.pid, pidNamespace: ns, host, cgroups: pruneInitScope(cgroups) };
     if (init.stat !== undefined) container.initStat = init.stat;
@@ -108,7 +108,7 @@ export class ContainerResolver {
    * its own pid namespace (setns affects only its children), so the namespace needs no second look.
    */
   private statIfStill(known: KnownInit): string | undefined {
-    const stat = this.reader.readFile(`${this.reader.procRoot}/${known.pid}/stat`);
+    const stat = this.reader.readKept(`${this.reader.procRoot}/${known.pid}/stat`);
     return stat !== undefined && parseProcStat(stat)?.startTime === known.startTime ? stat : undefined;
   }
 

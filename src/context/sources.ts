@@ -21,8 +21,10 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
   const files = new Map<string, string | undefined>();
   // Resolving the container may have read the init's stat already (uptime needs its start time).
   if (container.initStat !== undefined) files.set(hostPath(reader, `/proc/${container.initPid}/stat`), container.initStat);
-  const readOnce = (path: string): string | undefined => {
-    if (!files.has(path)) files.set(path, reader.readFile(path));
+  /** Each file read once per render: cgroup files through a kept fd, host files as the reader decides
+   * (the host's own /proc files are pinned open by the daemon, per-pid ones are not). */
+  const readOnce = (path: string, keep: boolean): string | undefined => {
+    if (!files.has(path)) files.set(path, keep ? reader.readKept(path) : reader.readFile(path));
     return files.get(path);
   };
   const chains = new Map<string, CgroupDir[]>();
@@ -39,14 +41,14 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
 
   return {
     container: { initPid: container.initPid, host: container.host },
-    hostFile: (path) => readOnce(hostPath(reader, path)),
+    hostFile: (path) => readOnce(hostPath(reader, path), false),
     memory() {
       memory ??= { view: memoryView(reader, container) };
       return memory.view;
     },
     cgroupFile(controller, name, level = 0) {
       const dir = chainOf(controller)[level];
-      return dir && !name.includes('/') ? readOnce(`${dir.dir}/${name}`) : undefined;
+      return dir && !name.includes('/') ? readOnce(`${dir.dir}/${name}`, true) : undefined;
     },
     cgroupVersion: (controller) => chainOf(controller)[0]?.version,
     cgroupDepth: (controller) => Math.max(0, chainOf(controller).length - 1),
@@ -68,9 +70,9 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
       if (!dir) return undefined;
       // The cgroup's CPU time lets the sampler catch up ticks missed while nobody read this container.
       const cpuacct = chainOf('cpuacct')[0];
-      const usage = cpuacct?.version === 1 ? Number(readOnce(`${cpuacct.dir}/cpuacct.usage`)?.trim()) : undefined;
+      const usage = cpuacct?.version === 1 ? Number(readOnce(`${cpuacct.dir}/cpuacct.usage`, true)?.trim()) : undefined;
       const unified = chainOf('unified')[0];
-      const usec = usage === undefined && unified ? parseFlatKeyed(readOnce(`${unified.dir}/cpu.stat`) ?? '').get('usage_usec') : undefined;
+      const usec = usage === undefined && unified ? parseFlatKeyed(readOnce(`${unified.dir}/cpu.stat`, true) ?? '').get('usage_usec') : undefined;
       const usageNs = usage !== undefined && Number.isFinite(usage) ? usage : usec !== undefined ? usec * 1000 : undefined;
       return services.sampler.view(dir.dir, dir.version, usageNs);
     },
@@ -114,7 +116,7 @@ function memoryView(reader: CgroupReader, container: Container): MemoryView | un
 function memoryLimits(reader: CgroupReader, dir: CgroupDir): MemoryLimits {
   const [limitFile, swapFile] = dir.version === 1 ? ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes'] : ['memory.max', 'memory.swap.max'];
   const read = (name: string): number | undefined => {
-    const text = reader.readFile(`${dir.dir}/${name}`);
+    const text = reader.readKept(`${dir.dir}/${name}`);
     return text === undefined ? undefined : parseLimit(text);
   };
   return { limit: read(limitFile), swapLimit: read(swapFile) };

@@ -5,6 +5,8 @@
 import type { Server } from 'node:http';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../context/containers.js';
+import { KeptFiles } from '../context/kept-files.js';
+import { hostPath } from '../context/sources.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { RenderService } from '../context/render-service.js';
 import { MANAGED_FUSE_OPTIONS, renderOptionsOf, type DaemonOptions } from './cli.js';
@@ -22,7 +24,9 @@ export type StartResult = { ok: true } | { ok: false; message: string };
 export class Daemon {
   private pidfile: Extract<PidfileResult, { ok: true }> | undefined;
   private readonly loader = new RendererLoader();
-  private readonly reader = new CgroupReader();
+  /** fds kept open between renders (src/context/kept-files.ts) */
+  private readonly kept = new KeptFiles();
+  private readonly reader = new CgroupReader({ files: this.kept });
   private readonly resolver = new ContainerResolver(this.reader);
   private readonly sampler: LoadavgSampler | undefined;
   private service: RenderService | undefined;
@@ -65,6 +69,7 @@ export class Daemon {
     if (!first.ok) return fail(first.message);
     const service = new RenderService(this.reader, this.resolver, renderOptionsOf(options), first.loaded.module, this.sampler);
     this.service = service;
+    this.pinHostFiles();
     // The bundle a daemon starts with has no older one to fall back on: it serves even if it fails the
     // smoke render, but says so.
     const smoke = service.check(first.loaded.module);
@@ -157,6 +162,7 @@ export class Daemon {
     const { service, host, status, log } = this;
     if (!service || !host || !status) return;
     this.resolver.prune();
+    this.kept.sweep();
     const kept = service.prune();
     status.caches = {
       pidNamespaces: this.resolver.cachedNamespaces,
@@ -174,6 +180,7 @@ export class Daemon {
       log.info({ path: this.loader.path, sha256: result.loaded.hash }, 'SIGUSR1: renderers unchanged on disk; nothing to reload');
     } else {
       service.use(result.loaded.module);
+      this.pinHostFiles();
       host.flushRenderCache(); // nothing the old renderers made is served again
       status.reloads++;
       status.renderers = describe(result.loaded);
@@ -206,11 +213,17 @@ export class Daemon {
         this.log.error({ err }, 'unmount failed');
         code = 1;
       }
+      this.kept.closeAll();
       this.pidfile?.release();
       this.log.info({ code }, 'stopped');
       return code;
     })();
     return this.stopping;
+  }
+
+  /** The host files the renderers serve stay open for the daemon's life (re-read with pread). */
+  private pinHostFiles(): void {
+    this.kept.setPinned((this.service?.files ?? []).map((f) => hostPath(this.reader, f.hostPath)));
   }
 
   /** The metrics exposition, computed now (a scrape). */

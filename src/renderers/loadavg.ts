@@ -12,7 +12,9 @@ export interface LoadavgSnapshot {
 }
 
 export function collectLoadavg(sources: Sources): LoadavgSnapshot {
-  const load = sources.loadavg();
+  // A host process's "container" is its own cgroup, often the root: the kernel's own file is exactly the
+  // host's load, and sampling every thread of the machine every 5 s would be all cost.
+  const load = sources.container.host ? undefined : sources.loadavg();
   return load ? { host: '', load } : { host: sources.hostFile('/proc/loadavg') ?? '' };
 }
 

@@ -15,4 +15,4 @@ export {
   type ProcStatus,
 } from './parse.js';
 export { detectLayout, type CgroupLayout, type Hierarchy } from './layout.js';
-export { CgroupReader, type CgroupDir, type MemoryReading, type PidCgroups, type ReaderOptions } from './reader.js';
+export { CgroupReader, type CgroupDir, type FileSource, type MemoryReading, type PidCgroups, type ReaderOptions } from './reader.js';

@@ -16,7 +16,18 @@ import {
   type ProcStatus,
 } from './parse.js';
 
+/**
+ * Where file contents come from, when not from a plain open/read/close: `keep` marks a file worth keeping
+ * open between reads (a cgroup file, an init's /proc/<pid>/stat); the daemon's implementation keeps
+ * descriptors and re-reads them with pread from offset 0.
+ */
+export interface FileSource {
+  read(path: string, keep: boolean): string | undefined;
+}
+
 export interface ReaderOptions {
+  /** file contents (default: open, read to EOF, close for every read) */
+  files?: FileSource;
   /** default '/proc' */
   procRoot?: string;
   /** prefix joined before every mount point from mountinfo when reading cgroup files; default '' */
@@ -78,8 +89,10 @@ export class CgroupReader {
   private unifiedControllers: Set<string> | undefined;
   /** one buffer reused by every read (grows to the largest file seen): no allocation per file */
   private buffer = Buffer.allocUnsafe(64 * 1024);
+  private readonly files: FileSource | undefined;
 
   constructor(opts: ReaderOptions = {}) {
+    this.files = opts.files;
     this.procRoot = stripTrailingSlashes(opts.procRoot ?? '/proc');
     this.fsRoot = opts.fsRoot === undefined || opts.fsRoot === '/' ? '' : stripTrailingSlashes(opts.fsRoot);
     const mountinfo = opts.mountinfo ?? this.readFile(`${this.procRoot}/self/mountinfo`) ?? '';
@@ -92,6 +105,15 @@ export class CgroupReader {
    * parsing and per-call buffer cost ~2 µs a file on the request path (8 files per meminfo).
    */
   readFile(path: string): string | undefined {
+    return this.files ? this.files.read(path, false) : this.readDirect(path);
+  }
+
+  /** Like readFile, for a file read again and again (a cgroup file, an init's stat): the FileSource may keep it open. */
+  readKept(path: string): string | undefined {
+    return this.files ? this.files.read(path, true) : this.readDirect(path);
+  }
+
+  private readDirect(path: string): string | undefined {
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDONLY); // libuv adds O_CLOEXEC
@@ -118,8 +140,9 @@ export class CgroupReader {
     }
   }
 
-  cgroupsOf(pid: number): PidCgroups | undefined {
-    const text = this.readFile(`${this.procRoot}/${pid}/cgroup`);
+  /** `keep`: the pid is read again and again (a container's init): the FileSource may keep its file open. */
+  cgroupsOf(pid: number, keep = false): PidCgroups | undefined {
+    const text = keep ? this.readKept(`${this.procRoot}/${pid}/cgroup`) : this.readFile(`${this.procRoot}/${pid}/cgroup`);
     if (text === undefined) return undefined;
     const v1 = new Map<string, string>();
     let unified: string | null = null;
@@ -166,7 +189,7 @@ export class CgroupReader {
    * not read at all: callers that want the effective limit need no ancestor walk.
    */
   readMemory(dir: CgroupDir, options: { effectiveLimits?: boolean } = {}): MemoryReading {
-    const read = (name: string) => this.readFile(`${dir.dir}/${name}`);
+    const read = (name: string) => this.readKept(`${dir.dir}/${name}`);
     const reading: MemoryReading = { version: dir.version };
     const statText = read('memory.stat');
     if (statText !== undefined) reading.stat = parseFlatKeyed(statText);

@@ -1,0 +1,200 @@
+// File descriptors kept open between renders. Opening and closing a /proc or cgroup file costs most of a
+// render (the profile in bench/README.md: open, read and close are three quarters of it); a kernel /proc
+// or cgroup file kept open regenerates its content on every read from offset 0 (seq_file), so a kept fd
+// read with pread from 0 is as fresh as a new open, for a fraction of the cost.
+//
+// Two kinds:
+// - pinned: the host's own files (/proc/meminfo, /proc/stat, /sys/devices/system/cpu/online, …), a small
+//   fixed set, kept for the daemon's life;
+// - kept: a container's cgroup files and its init's /proc/<pid>/stat and cgroup. An fd on a removed
+//   cgroup keeps the dying cgroup's memory pinned, and one on an exited process its pid, so these are
+//   bounded (MAX_KEPT, least recently used first out), dropped when a read fails (ENODEV: the cgroup
+//   was removed; ESRCH: the process exited), dropped when their directory is found gone (sweep, on
+//   SIGUSR1 and with every new container), and closed after IDLE_MS unused by one timer that runs only
+//   while kept fds exist: a daemon nobody reads holds none and runs nothing.
+
+import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { FileSource } from 'node-cgroups-parser';
+
+export const MAX_KEPT = 1024;
+export const IDLE_MS = 10_000;
+
+export interface KeptFilesOptions {
+  /** paths (exact) or prefixes (ending in /) kept for the daemon's life */
+  pinned?: readonly string[];
+  maxKept?: number;
+  idleMs?: number;
+  now?: () => number;
+  /** run fn after ms; returns a cancel function (default: an unref'd setTimeout) */
+  schedule?: (fn: () => void, ms: number) => () => void;
+}
+
+interface Kept {
+  fd: number;
+  usedAt: number;
+  pinned: boolean;
+}
+
+export class KeptFiles implements FileSource {
+  private readonly kept = new Map<string, Kept>();
+  private buffer = Buffer.allocUnsafe(64 * 1024);
+  private cancelTimer: (() => void) | undefined;
+  private pinned: readonly string[];
+  private readonly maxKept: number;
+  private readonly idleMs: number;
+  private readonly now: () => number;
+  private readonly schedule: (fn: () => void, ms: number) => () => void;
+  /** kept (non-pinned) fds open now */
+  private keptCount = 0;
+
+  constructor(options: KeptFilesOptions = {}) {
+    this.pinned = options.pinned ?? [];
+    this.maxKept = options.maxKept ?? MAX_KEPT;
+    this.idleMs = options.idleMs ?? IDLE_MS;
+    this.now = options.now ?? (() => performance.now());
+    this.schedule =
+      options.schedule ??
+      ((fn, ms) => {
+        const timer = setTimeout(fn, ms);
+        timer.unref();
+        return () => clearTimeout(timer);
+      });
+  }
+
+  /** Replace the pinned paths (the renderers changed); fds of paths no longer pinned are closed. */
+  setPinned(paths: readonly string[]): void {
+    this.pinned = paths;
+    for (const [path, entry] of this.kept) if (entry.pinned && !this.isPinned(path)) this.drop(path, entry);
+  }
+
+  /** Open file descriptors held now (pinned and kept), for status and leak checks. */
+  get size(): number {
+    return this.kept.size;
+  }
+
+  /** Whole text of `path`, through a kept fd when `keep` (or when the path is pinned), else open/read/close. */
+  read(path: string, keep: boolean): string | undefined {
+    const pinned = this.isPinned(path);
+    if (!keep && !pinned) return this.readOnce(path);
+    let entry = this.kept.get(path);
+    if (entry) {
+      const text = this.readAt(entry.fd);
+      if (text !== undefined) {
+        entry.usedAt = this.now();
+        if (!entry.pinned) {
+          this.kept.delete(path); // most recently used last
+          this.kept.set(path, entry);
+        }
+        return text;
+      }
+      this.drop(path, entry); // removed cgroup (ENODEV), exited process (ESRCH): open afresh below
+    }
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY);
+    } catch {
+      return undefined;
+    }
+    const text = this.readAt(fd);
+    if (text === undefined) {
+      closeSync(fd);
+      return undefined;
+    }
+    entry = { fd, usedAt: this.now(), pinned };
+    this.kept.set(path, entry);
+    if (!pinned) {
+      this.keptCount++;
+      this.evictBeyondBound();
+      this.armIdleTimer();
+    }
+    return text;
+  }
+
+  /** Close the kept fds of files whose directory is gone (a removed cgroup); returns how many. */
+  sweep(exists: (dir: string) => boolean = existsSync): number {
+    let dropped = 0;
+    for (const [path, entry] of this.kept) {
+      if (entry.pinned || exists(dirname(path))) continue;
+      this.drop(path, entry);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  /** Close everything (the daemon stops). */
+  closeAll(): void {
+    for (const [path, entry] of this.kept) this.drop(path, entry);
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+  }
+
+  private isPinned(path: string): boolean {
+    for (const p of this.pinned) if (p.endsWith('/') ? path.startsWith(p) : path === p) return true;
+    return false;
+  }
+
+  private drop(path: string, entry: Kept): void {
+    this.kept.delete(path);
+    if (!entry.pinned) this.keptCount--;
+    try {
+      closeSync(entry.fd);
+    } catch {
+      // already closed
+    }
+  }
+
+  private evictBeyondBound(): void {
+    if (this.keptCount <= this.maxKept) return;
+    for (const [path, entry] of this.kept) {
+      if (entry.pinned) continue;
+      this.drop(path, entry);
+      if (this.keptCount <= this.maxKept) return;
+    }
+  }
+
+  /** One timer while kept fds exist: close those unused for idleMs, re-arm while any remain. */
+  private armIdleTimer(): void {
+    if (this.cancelTimer) return;
+    this.cancelTimer = this.schedule(() => {
+      this.cancelTimer = undefined;
+      const now = this.now();
+      for (const [path, entry] of this.kept) if (!entry.pinned && now - entry.usedAt >= this.idleMs) this.drop(path, entry);
+      if (this.keptCount > 0) this.armIdleTimer();
+    }, this.idleMs);
+  }
+
+  /** The whole file from offset 0 (pread: a kept /proc or cgroup fd regenerates its content). */
+  private readAt(fd: number): string | undefined {
+    try {
+      let length = 0;
+      for (;;) {
+        if (length === this.buffer.length) {
+          const bigger = Buffer.allocUnsafe(this.buffer.length * 2);
+          this.buffer.copy(bigger, 0, 0, length);
+          this.buffer = bigger;
+        }
+        const n = readSync(fd, this.buffer, length, this.buffer.length - length, length);
+        if (n === 0) break;
+        length += n;
+      }
+      return this.buffer.toString('utf8', 0, length);
+    } catch {
+      return undefined; // ENODEV (cgroup removed), ESRCH (process exited), EISDIR
+    }
+  }
+
+  private readOnce(path: string): string | undefined {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY);
+    } catch {
+      return undefined;
+    }
+    try {
+      return this.readAt(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

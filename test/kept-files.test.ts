@@ -1,0 +1,96 @@
+// Descriptors kept open between renders (src/context/kept-files.ts), on scratch files and real /proc
+// files, with an injected clock and scheduler: re-reads see new content, a kernel file kept open
+// regenerates, fds are bounded, dropped when their file's directory goes or a read fails, closed when
+// idle by a timer that exists only while something is kept.
+
+import t, { type Test } from 'tap';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeptFiles } from '../src/context/kept-files.js';
+
+const fds = () => readdirSync('/proc/self/fd').length;
+
+function scratch(t: Test) {
+  const dir = mkdtempSync(join(tmpdir(), 'lxcfs-ts-kept-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('kept and pinned fds re-read from offset 0; plain reads keep nothing', async (t) => {
+  const dir = scratch(t);
+  const file = join(dir, 'memory.current');
+  writeFileSync(file, '100\n');
+  let now = 0;
+  const kept = new KeptFiles({ pinned: ['/proc/uptime'], now: () => now, schedule: () => () => {} });
+  const base = fds();
+  t.equal(kept.read(file, false), '100\n');
+  t.equal(fds(), base, 'a plain read closes its fd');
+  t.equal(kept.read(file, true), '100\n');
+  t.equal(fds(), base + 1, 'a kept read keeps one');
+  writeFileSync(file, '200000\n'); // same inode, new content
+  t.equal(kept.read(file, true), '200000\n', 'read again from offset 0 through the same fd');
+  t.equal(fds(), base + 1);
+  // A kernel seq_file kept open regenerates at offset 0: /proc/uptime moves.
+  const first = kept.read('/proc/uptime', false);
+  await new Promise((r) => setTimeout(r, 30));
+  const second = kept.read('/proc/uptime', false);
+  t.not(second, first, `a pinned /proc/uptime re-read is fresh (${first?.trim()} -> ${second?.trim()})`);
+  t.equal(kept.size, 2);
+  kept.closeAll();
+  t.equal(fds(), base, 'closeAll closes everything');
+});
+
+t.test('bounded: past maxKept the least recently used is closed; pinned ones never', async (t) => {
+  const dir = scratch(t);
+  const kept = new KeptFiles({ maxKept: 2, pinned: [join(dir, 'pinned')], schedule: () => () => {} });
+  for (const name of ['a', 'b', 'c', 'pinned']) writeFileSync(join(dir, name), name);
+  const base = fds();
+  kept.read(join(dir, 'pinned'), false);
+  kept.read(join(dir, 'a'), true);
+  kept.read(join(dir, 'b'), true);
+  kept.read(join(dir, 'a'), true); // a is now the most recently used
+  kept.read(join(dir, 'c'), true); // evicts b
+  t.equal(kept.size, 3, 'two kept and the pinned one');
+  t.equal(fds(), base + 3);
+  writeFileSync(join(dir, 'b'), 'B'); // rewrite in place: a kept fd would still see it, a fresh open too
+  rmSync(join(dir, 'a'));
+  writeFileSync(join(dir, 'a'), 'new a'); // a new inode: only a fresh open sees it
+  t.equal(kept.read(join(dir, 'a'), true), 'a', 'a was still kept (the old inode)');
+  t.equal(kept.read(join(dir, 'b'), true), 'B', 'b was evicted and opened afresh');
+  kept.closeAll();
+});
+
+t.test('a removed directory or a failing read drops the fd; idle fds close, and then no timer remains', async (t) => {
+  const dir = scratch(t);
+  const cg = join(dir, 'cg');
+  mkdirSync(cg);
+  writeFileSync(join(cg, 'cpu.stat'), 'usage_usec 1\n');
+  let now = 0;
+  let armed = 0;
+  let fire: (() => void) | undefined;
+  const kept = new KeptFiles({ idleMs: 1000, now: () => now, schedule: (fn) => ((armed++, (fire = fn)), () => armed--) });
+  kept.read(join(cg, 'cpu.stat'), true);
+  t.equal(armed, 1, 'a timer once something is kept');
+  rmSync(cg, { recursive: true });
+  t.equal(kept.sweep(), 1, 'sweep: its directory is gone');
+  t.equal(kept.size, 0);
+  t.equal(kept.read(join(cg, 'cpu.stat'), true), undefined, 'gone: undefined, nothing kept');
+
+  writeFileSync(join(dir, 'x'), 'x');
+  kept.read(join(dir, 'x'), true);
+  now += 500;
+  armed = 0;
+  const before = fire!;
+  before(); // the timer fires: x is only 500 ms idle, kept, re-armed
+  t.equal(kept.size, 1);
+  t.equal(armed, 1, 're-armed while something is kept');
+  now += 1000;
+  armed = 0;
+  fire!();
+  t.equal(kept.size, 0, 'closed after 1 s unused');
+  t.equal(armed, 0, 'and no timer is left');
+  // A directory read fails (EISDIR): never kept.
+  t.equal(kept.read(dir, true), undefined);
+  t.equal(kept.size, 0);
+});
