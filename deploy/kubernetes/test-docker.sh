@@ -88,7 +88,8 @@ cleanup() {
   rm -rf "$NODE" "$WORK/stage-$$" "$WORK/node-context-$$"
   if [ "$KEEP_IMAGES" != 1 ]; then
     docker rmi -f "$IMAGE" "$NODE_IMAGE" "$APP_IMAGE" "$DEBIAN_IMAGE" >/dev/null 2>&1
-    docker builder prune -af >/dev/null 2>&1
+    # BuildKit's cache of these builds; only on a dockerd of our own (another one's cache is not ours).
+    [ -n "$started_dockerd" ] && docker builder prune -af >/dev/null 2>&1
   fi
   if [ -n "$started_dockerd" ]; then
     kill "$started_dockerd" 2>/dev/null
