@@ -29,9 +29,10 @@ interface Harness {
 function harness(t: Test, containers: number, threads: number, state = 'R', opts: { threadsPerSlice?: number; idleAfterMs?: number } = {}): Harness {
   const root = mkdtempSync(join(tmpdir(), 'lxcfs-ts-loadavg-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  // Each thread is a process of its own here (cgroup.procs lists it; /proc/<pid>/task/<pid>/stat).
   const setState = (tid: number, s: string) => {
-    mkdirSync(join(root, 'proc', String(tid)), { recursive: true });
-    writeFileSync(join(root, 'proc', String(tid), 'stat'), `${tid} (busy) ${s} 1 ${'0 '.repeat(17)}100 0\n`);
+    mkdirSync(join(root, 'proc', String(tid), 'task', String(tid)), { recursive: true });
+    writeFileSync(join(root, 'proc', String(tid), 'task', String(tid), 'stat'), `${tid} (busy) ${s} 1 ${'0 '.repeat(17)}100 0\n`);
   };
   const dirs: string[] = [];
   let tid = 1000;
@@ -39,7 +40,7 @@ function harness(t: Test, containers: number, threads: number, state = 'R', opts
     const dir = join(root, 'cg', `c${c}`);
     mkdirSync(dir, { recursive: true });
     const tids = Array.from({ length: threads }, () => tid++);
-    writeFileSync(join(dir, 'cgroup.threads'), tids.map((x) => `${x}\n`).join(''));
+    writeFileSync(join(dir, 'cgroup.procs'), tids.map((x) => `${x}\n`).join(''));
     for (const x of tids) setState(x, state);
     dirs.push(dir);
   }

@@ -1,5 +1,5 @@
 // The thread census behind procs_running / procs_blocked: counts R and D threads of a cgroup subtree from
-// a scratch tree (cgroup `tasks` files and /proc/<tid>/stat), reuses a census for a while (longer when it
+// a scratch tree (cgroup.procs files and /proc/<pid>/task/<tid>/stat), reuses a census for a while (longer when it
 // was expensive), and keeps it in the daemon's ContainerStates, so it goes when the cgroup goes.
 
 import t, { type Test } from 'tap';
@@ -15,12 +15,15 @@ function scratch(t: Test): { root: string; cgroup: string; setState: (tid: numbe
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const cgroup = join(root, 'cg/c1');
   mkdirSync(join(cgroup, 'app'), { recursive: true });
-  writeFileSync(join(cgroup, 'tasks'), '10\n11\n');
-  writeFileSync(join(cgroup, 'app/tasks'), '12\n13\n14\n');
+  // Process 10 (threads 10, 11) in c1, process 12 (threads 12, 13, 14) in c1/app.
+  writeFileSync(join(cgroup, 'cgroup.procs'), '10\n');
+  writeFileSync(join(cgroup, 'app/cgroup.procs'), '12\n');
+  const processOf = (tid: number) => (tid < 12 ? 10 : 12);
   const setState = (tid: number, state: string) => {
-    mkdirSync(join(root, 'proc', String(tid)), { recursive: true });
+    const dir = join(root, 'proc', String(processOf(tid)), 'task', String(tid));
+    mkdirSync(dir, { recursive: true });
     // comm with a space and a ')' : the state is after the last ')'
-    writeFileSync(join(root, 'proc', String(tid), 'stat'), `${tid} (a b) c) ${state} 1 ${'0 '.repeat(17)}100 0\n`);
+    writeFileSync(join(dir, 'stat'), `${tid} (a b) c) ${state} 1 ${'0 '.repeat(17)}100 0\n`);
   };
   for (const [tid, state] of [[10, 'S'], [11, 'R'], [12, 'R'], [13, 'D'], [14, 'S']] as const) setState(tid, state);
   return { root, cgroup, setState, reader: new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root, mountinfo: '' }) };
@@ -33,7 +36,7 @@ t.test('counts R and D over the cgroup and its descendants', async (t) => {
   s.setState(14, 'R');
   t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 }, 'minAgeMs 0: every call counts afresh');
   t.equal(census.states.size, 0, 'and keeps nothing');
-  rmSync(join(s.root, 'proc/13'), { recursive: true });
+  rmSync(join(s.root, 'proc/12/task/13'), { recursive: true });
   t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 0 }, 'a thread that exited mid-census is not counted');
 });
 
@@ -55,8 +58,8 @@ t.test('an expensive census is kept longer: counting stays under 2% of a core', 
   let now = 0;
   // the clock advances 10 ms during the count (5 thread reads at 2 ms each)
   const reader = s.reader;
-  const readProcStat = reader.readProcStat.bind(reader);
-  reader.readProcStat = (pid: number) => ((now += 2), readProcStat(pid));
+  const readFile = reader.readFile.bind(reader);
+  reader.readFile = (path: string) => (path.endsWith('/stat') && (now += 2), readFile(path));
   const census = new ThreadCensus(reader, { now: () => now });
   census.statesOf(s.cgroup, 1);
   const countedAt = now;
@@ -79,7 +82,7 @@ t.test('the census of a removed cgroup goes with it, at the next new container',
   now += 2000;
   const other = join(s.root, 'cg/c2');
   mkdirSync(other);
-  writeFileSync(join(other, 'tasks'), '');
+  writeFileSync(join(other, 'cgroup.procs'), '');
   census.statesOf(other, 1);
   t.equal(states.size, 2, 'app (removed) was dropped when c2 arrived; c1 and c2 stay');
   t.same(census.statesOf(join(s.root, 'cg/gone'), 1), { running: 0, blocked: 0 }, 'a removed cgroup counts nothing');

@@ -20,7 +20,8 @@ import type { CgroupReader } from 'node-cgroups-parser';
 import type { LoadAverage } from '../contract.js';
 import { calcLoad, EXP_1, EXP_15, EXP_5, LOAD_FREQ_MS, threadStateKind } from '../kernel.js';
 import { ContainerStates } from './container-state.js';
-import { tasksUnder } from './tasks.js';
+import { parseProcStat } from 'node-cgroups-parser';
+import { threadsUnder, type ThreadRef } from './tasks.js';
 
 /** Threads read per slice of a tick: about 10 µs each here, so a slice holds the loop a few ms at most. */
 export const THREADS_PER_SLICE = 256;
@@ -64,7 +65,7 @@ export interface SamplerOptions {
 
 interface TickWork {
   queue: Tracked[];
-  current?: { entry: Tracked; tids: number[]; index: number; running: number; active: number; newest: number };
+  current?: { entry: Tracked; threads: ThreadRef[]; index: number; running: number; active: number; newest: number };
   startedAt: number;
 }
 
@@ -185,20 +186,20 @@ export class LoadavgSampler {
         const entry = work.queue.shift();
         if (!entry) break;
         if (!(this.states.get(entry.dir, NAME) === entry)) continue; // swept meanwhile
-        const tids = tasksUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER);
-        if (tids.length === 0 && !this.exists(entry.dir)) {
+        const threads = threadsUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER, this.reader.procRoot);
+        if (threads.length === 0 && !this.exists(entry.dir)) {
           this.watched.delete(entry.dir);
           this.states.delete(entry.dir);
           continue;
         }
-        work.current = { entry, tids, index: 0, running: 0, active: 0, newest: 0 };
+        work.current = { entry, threads, index: 0, running: 0, active: 0, newest: 0 };
       }
       const c = work.current;
-      const end = Math.min(c.tids.length, c.index + budget);
+      const end = Math.min(c.threads.length, c.index + budget);
       budget -= end - c.index;
-      for (; c.index < end; c.index++) this.countThread(c, c.tids[c.index]!);
-      if (c.index >= c.tids.length) {
-        this.fold(c.entry, c.running, c.active, c.tids.length, c.newest, this.now());
+      for (; c.index < end; c.index++) this.countThread(c, c.threads[c.index]!);
+      if (c.index >= c.threads.length) {
+        this.fold(c.entry, c.running, c.active, c.threads.length, c.newest, this.now());
         work.current = undefined;
       }
     }
@@ -212,20 +213,20 @@ export class LoadavgSampler {
     if (this.watched.size > 0) this.arm(work.startedAt + this.intervalMs - this.now());
   }
 
-  private countThread(c: NonNullable<TickWork['current']>, tid: number): void {
-    const stat = this.reader.readProcStat(tid);
+  private countThread(c: NonNullable<TickWork['current']>, thread: ThreadRef): void {
+    const stat = parseProcStat(this.reader.readFile(thread.stat) ?? '');
     if (!stat) return;
     const kind = threadStateKind(stat.state);
     if (kind === 'running') c.running++;
     if (kind !== 'other') c.active++;
-    if (tid > c.newest) c.newest = tid;
+    if (thread.tid > c.newest) c.newest = thread.tid;
   }
 
   /** Count the entry's threads now without folding (a first read, or a read after a gap). */
   private countNow(entry: Tracked): void {
-    const c = { entry, tids: tasksUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER), index: 0, running: 0, active: 0, newest: 0 };
-    for (const tid of c.tids) this.countThread(c, tid);
-    this.record(entry, c.running, c.tids.length, c.newest);
+    const c = { entry, threads: threadsUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER, this.reader.procRoot), index: 0, running: 0, active: 0, newest: 0 };
+    for (const thread of c.threads) this.countThread(c, thread);
+    this.record(entry, c.running, c.threads.length, c.newest);
   }
 
   private record(entry: Tracked, running: number, total: number, newest: number): void {

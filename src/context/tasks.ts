@@ -41,3 +41,36 @@ export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'th
   walk(dir, 0);
   return ids;
 }
+
+/** A thread of a cgroup subtree and the file that has its own state. */
+export interface ThreadRef {
+  tid: number;
+  /** /proc/<pid>/task/<tid>/stat: that thread alone (/proc/<tid>/stat of a non-leader thread makes the
+   * kernel sum the whole thread group on every read: O(threads) each, O(threads²) for a census) */
+  stat: string;
+}
+
+/**
+ * Threads of `dir` and its descendants, at most `limit`, found through their processes (cgroup.procs)
+ * and each process's task directory. A process whose task directory cannot be listed counts as its
+ * main thread alone.
+ */
+export function threadsUnder(dir: string, version: 1 | 2, limit: number, procRoot = '/proc'): ThreadRef[] {
+  const threads: ThreadRef[] = [];
+  for (const pid of tasksUnder(dir, version, limit, 'processes')) {
+    if (threads.length >= limit) break;
+    let tids: string[];
+    try {
+      tids = readdirSync(`${procRoot}/${pid}/task`);
+    } catch {
+      threads.push({ tid: pid, stat: `${procRoot}/${pid}/stat` });
+      continue;
+    }
+    for (const name of tids) {
+      if (threads.length >= limit) break;
+      const tid = Number(name);
+      if (Number.isInteger(tid) && tid > 0) threads.push({ tid, stat: `${procRoot}/${pid}/task/${name}/stat` });
+    }
+  }
+  return threads;
+}
