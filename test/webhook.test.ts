@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { Pod as PodModel } from 'kubernetes-models/v1/Pod';
 import { admissionResponse, decide, parseReview, type AdmissionRequest, type Injectable } from '../src/webhook/inject.js';
+import { DISCARD_LIMIT_BYTES } from '../src/webhook/server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(ROOT, 'test/fixtures/admission');
@@ -376,6 +377,12 @@ t.test('HTTPS round trip on 127.0.0.1', { skip: haveOpenssl ? false : 'openssl n
     t.equal(r.status, status, `${opts.method ?? 'POST'} ${opts.path ?? '/mutate'} ${String(opts.body ?? '').slice(0, 30)} -> ${status}`);
     if (status === 400) t.match(JSON.parse(r.body).error, /JSON|AdmissionReview/);
   }
+  // Past four times the limit the server stops reading and cuts the connection.
+  const cut = await call(port, ca, { body: Buffer.alloc(DISCARD_LIMIT_BYTES + 1024 * 1024, 0x20) }).then(
+    (r) => `answered ${r.status}`,
+    (err: NodeJS.ErrnoException) => err.code,
+  );
+  t.match(cut, /^(ECONNRESET|EPIPE)$/, `a body past ${DISCARD_LIMIT_BYTES} bytes: connection cut (${cut})`);
   t.equal((await call(port, ca, { method: 'GET', path: '/healthz' })).status, 200, 'still serving after the bad requests');
 
   // A renewed certificate (same CA) is served after SIGHUP, without a restart.

@@ -9,6 +9,8 @@ import { admissionResponse, decide, parseReview, type InjectOptions } from './in
 
 /** The API server caps a pod at etcd's 1.5 MiB request size; an AdmissionReview holds it at most twice. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** How much of a too-large body is read (and dropped) before the connection is cut instead. */
+export const DISCARD_LIMIT_BYTES = 4 * MAX_BODY_BYTES;
 
 export interface WebhookServerOptions {
   /** PEM certificate chain and private key */
@@ -45,13 +47,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
   if (type !== 'application/json') return reply(res, 415, { error: `content-type ${type || '(none)'}; application/json expected` });
 
   const body = await readBody(req);
-  if (body === null) {
+  if (body.kind === 'aborted') return options.log.warn('request aborted before its body ended');
+  if (body.kind === 'too-large') {
     options.log.warn({ limit: MAX_BODY_BYTES }, 'request body too large');
-    return reply(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` }, { connection: 'close' });
+    return reply(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
   }
-  const parsed = parseReview(body);
+  const parsed = parseReview(body.text);
   if (!parsed.ok) {
-    options.log.warn({ error: parsed.error, bytes: Buffer.byteLength(body) }, 'malformed admission request');
+    options.log.warn({ error: parsed.error, bytes: Buffer.byteLength(body.text) }, 'malformed admission request');
     return reply(res, 400, { error: parsed.error });
   }
   const { request } = parsed;
@@ -65,31 +68,32 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
   reply(res, 200, admissionResponse(request.uid, decision));
 }
 
-/** The body as text, or null past MAX_BODY_BYTES (then the rest is not read). */
-function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
-      req.resume();
-      return resolve(null);
-    }
+type Body = { kind: 'ok'; text: string } | { kind: 'too-large' } | { kind: 'aborted' };
+
+/**
+ * The body as text. Past MAX_BODY_BYTES the rest is read and dropped, so that the 413 reaches a client
+ * still sending (closing on it would fail its write with EPIPE before it reads the answer); past
+ * DISCARD_LIMIT_BYTES the connection is cut.
+ */
+function readBody(req: IncomingMessage): Promise<Body> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
+    let ended = false;
     req.on('data', (chunk: Buffer) => {
-      if (over) return;
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        over = true;
-        chunks.length = 0;
-        return resolve(null);
-      }
-      chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (size > DISCARD_LIMIT_BYTES) req.destroy();
+      else chunks.length = 0;
     });
     req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
+      ended = true;
+      resolve(size > MAX_BODY_BYTES ? { kind: 'too-large' } : { kind: 'ok', text: Buffer.concat(chunks).toString('utf8') });
     });
-    req.on('error', reject);
+    req.on('close', () => {
+      if (!ended) resolve({ kind: 'aborted' });
+    });
+    req.on('error', () => {});
   });
 }
 
