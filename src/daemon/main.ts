@@ -1,5 +1,7 @@
-#!/usr/bin/env -S node --no-memory-reducer
-// (--no-memory-reducer: V8 otherwise runs a few full GCs some seconds after a burst of allocation ends,
+#!/usr/bin/env -S node --no-memory-reducer --max-semi-space-size=1
+// (--max-semi-space-size=1: a 1 MiB young generation instead of up to 16: the daemon allocates little per
+// request, and its RSS stays flat under load instead of growing by the young generation; bench/README.md.
+// --no-memory-reducer: V8 otherwise runs a few full GCs some seconds after a burst of allocation ends,
 // 40 ms of CPU ~8 s after start with nothing reading; ordinary GCs still run while the daemon works and
 // its RSS stays flat: bench/README.md. `env -S` splits the line: coreutils 8.30+, Debian 10+.)
 // Entry point. Nothing may be imported statically here: ESM evaluates static imports before this body,
