@@ -21,7 +21,7 @@ t.test('kept and pinned fds re-read from offset 0; plain reads keep nothing', as
   const dir = scratch(t);
   const file = join(dir, 'memory.current');
   writeFileSync(file, '100\n');
-  let now = 0;
+  const now = 0;
   const kept = new KeptFiles({ pinned: ['/proc/uptime'], now: () => now, schedule: () => () => {} });
   const base = fds();
   t.equal(kept.read(file, false), '100\n');
