@@ -9,7 +9,9 @@
       "<!(node -p \"require('fuse-shared-library-linux').lib\")"
     ],
     "sources": [
-      "fuse-native.c"
+      "fuse-native.c",
+      "render-cache.c",
+      "locals-pool.c"
     ],
     "cflags": [
       "-g",

@@ -4,6 +4,7 @@
 #include <node_api.h>
 #include <napi-macros.h>
 
+#include <stddef.h>
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <pthread.h>
+#include <stdatomic.h>
+
+#include "render-cache.h"
+#include "locals-pool.h"
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 
@@ -40,20 +45,19 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
 
 #define FUSE_NATIVE_HANDLER(name, blk)\
   fuse_thread_locals_t *l = get_thread_locals();\
+  if (l == NULL) return -ENOMEM;\
   capture_caller(l);\
   l->op = op_##name;\
   l->op_fn = fuse_native_dispatch_##name;\
   blk\
-  uv_async_send(&(l->async));\
-  uv_sem_wait(&(l->sem));\
-  return l->res;
+  return hand_to_js(l);
 
 #define FUSE_METHOD(name, callbackArgs, signalArgs, signature, callBlk, callbackBlk, signalBlk)\
   static void fuse_native_dispatch_##name (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {\
     uint32_t op = op_##name;\
     FUSE_NATIVE_CALLBACK(ft->handlers[op], {\
       napi_value argv[callbackArgs + 5];\
-      napi_get_reference_value(env, l->self, &(argv[0]));\
+      argv[0] = locals_handle(env, l);\
       napi_create_uint32(env, l->op, &(argv[1]));\
       callbackBlk\
       FUSE_NATIVE_CALLER_ARGV(callbackArgs + 2)\
@@ -62,11 +66,11 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
   }\
   NAPI_METHOD(fuse_native_signal_##name) {\
     NAPI_ARGV(signalArgs + 2)\
-    NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);\
+    fuse_thread_locals_t *l = awaiting_locals(env, argv[0]);\
+    if (l == NULL) return NULL;\
     NAPI_ARGV_INT32(res, 1);\
     signalBlk\
-    l->res = res;\
-    uv_sem_post(&(l->sem));\
+    answer(l, res);\
     return NULL;\
   }\
   static int fuse_native_##name signature {\
@@ -131,12 +135,16 @@ static const uint32_t mnt_detach = MNT_DETACH;
 
 // Data structures
 
+// lxcfs-ts (PATCHES.md 15): both structs are allocated here, not in JS buffers, and stay allocated until no
+// thread can touch them: the FUSE thread has been joined and every worker thread has given its locals back
+// (locals_pool_idle). JS reaches them through napi externals whose finalizers only drop a reference.
+
+typedef struct fuse_thread_locals_s fuse_thread_locals_t;
+
 typedef struct {
   napi_env env;
   pthread_t thread;
-  pthread_attr_t attr;
   napi_ref ctx;
-  napi_ref malloc;
 
   // Operation handlers
   napi_ref handlers[35];
@@ -145,19 +153,28 @@ typedef struct {
   struct fuse_chan *ch;
   char mnt[1024];
   char mntopts[1024];
-  int mounted;
 
+  // Wakes the main thread when a worker needs new locals, and when the FUSE thread has finished.
   uv_async_t async;
-  uv_mutex_t mut;
-  uv_sem_t sem;
+  uv_mutex_t mut;    // one request for new locals at a time
+  uv_sem_t sem;      // posted when they are ready
+  atomic_int locals_wanted;
+  fuse_thread_locals_t *new_locals;
 
-  // lxcfs-ts: thread locals of exited FUSE worker threads, reused by new ones (see free_thread_locals)
-  uv_mutex_t free_mut;
-  void *free_locals;
+  // lxcfs-ts: thread locals of exited workers, reused by new ones (PATCHES.md 2); idle once the FUSE thread
+  // has finished and every worker gave its locals back.
+  locals_pool_t pool;
+
+  // Main thread only:
+  fuse_thread_locals_t *all_locals;
+  int refs;       // 1 for the JS handle (dropped by its finalizer), 1 until teardown has closed the handles
+  int unmounted;  // fuse_native_unmount was called
+  int torn_down;
+  int env_gone;   // Node's environment is being torn down: no N-API calls any more, requests get EIO
 } fuse_thread_t;
 
-typedef struct {
-  napi_ref self;
+struct fuse_thread_locals_s {
+  locals_pool_item_t pool_item;
 
   // Opcode
   uint32_t op;
@@ -198,6 +215,8 @@ typedef struct {
   fuse_thread_t *fuse;
   uv_sem_t sem;
   uv_async_t async;
+  // lxcfs-ts: 1 while a request waits for its answer (set by the FUSE thread, cleared by whoever answers)
+  atomic_int pending;
 
   // lxcfs-ts: who made the current request, read on the FUSE thread before the hand-off
   int32_t caller_pid;
@@ -207,12 +226,15 @@ typedef struct {
   uint64_t cache_ns;
   // lxcfs-ts: during a read at offset 0 that re-renders (PATCHES.md 12), the open file being refreshed
   void *rewind_file;
-  // lxcfs-ts: next entry on fuse_thread_t.free_locals while unused
-  void *next_free;
-} fuse_thread_locals_t;
+
+  // lxcfs-ts, main thread only:
+  napi_ref self;  // the napi external handed to JS with each request (made at the first one)
+  int refs;       // 1 while its fuse_thread_t lists it (until its async handle is closed), 1 for the external
+  fuse_thread_locals_t *next_all;
+};
 
 static pthread_key_t thread_locals_key;
-static fuse_thread_locals_t* get_thread_locals();
+static fuse_thread_locals_t* get_thread_locals (void);
 
 static void capture_caller (fuse_thread_locals_t *l) {
   struct fuse_context *fc = fuse_get_context();
@@ -221,8 +243,57 @@ static void capture_caller (fuse_thread_locals_t *l) {
   l->caller_gid = fc != NULL ? (uint32_t) fc->gid : 0;
 }
 
+// lxcfs-ts: hands the request in l to the main thread and waits for its answer. FUSE thread.
+static int32_t hand_to_js (fuse_thread_locals_t *l) {
+  atomic_store_explicit(&l->pending, 1, memory_order_release);
+  uv_async_send(&(l->async));
+  uv_sem_wait(&(l->sem));
+  return l->res;
+}
+
+// Main thread: releases the FUSE thread waiting on l with res. The caller saw l->pending set.
+static void answer (fuse_thread_locals_t *l, int32_t res) {
+  l->res = res;
+  atomic_store_explicit(&l->pending, 0, memory_order_relaxed);
+  uv_sem_post(&(l->sem)); // orders the writes above before the FUSE thread's reads
+}
+
+// The locals behind a signal's first argument, or NULL when no request waits on them: a handler that
+// answers twice (or after its request got EIO at teardown) is ignored instead of answering a later request.
+static fuse_thread_locals_t *awaiting_locals (napi_env env, napi_value handle) {
+  void *data = NULL;
+  if (napi_get_value_external(env, handle, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "not a fuse-native request handle");
+    return NULL;
+  }
+  fuse_thread_locals_t *l = (fuse_thread_locals_t *) data;
+  return atomic_load_explicit(&l->pending, memory_order_acquire) ? l : NULL;
+}
+
+static void locals_unref (fuse_thread_locals_t *l) {
+  if (--l->refs > 0) return;
+  uv_sem_destroy(&(l->sem));
+  free(l);
+}
+
+static void locals_finalize (napi_env env, void *data, void *hint) {
+  locals_unref((fuse_thread_locals_t *) data);
+}
+
+// The JS value for l, made at its first request; while JS can reach it, l stays allocated.
+static napi_value locals_handle (napi_env env, fuse_thread_locals_t *l) {
+  napi_value v = NULL;
+  if (l->self == NULL) {
+    if (napi_create_external(env, l, locals_finalize, NULL, &v) != napi_ok) return NULL;
+    l->refs++;
+    napi_create_reference(env, v, 1, &(l->self));
+    return v;
+  }
+  napi_get_reference_value(env, l->self, &v);
+  return v;
+}
+
 // Helpers
-// TODO: Extract into a separate file.
 
 static uint64_t uint32s_to_uint64 (uint32_t **ints) {
   uint64_t low = *((*ints)++);
@@ -326,7 +397,7 @@ FUSE_METHOD_VOID(access, 2, 0, (const char *path, int mode), {
 // lxcfs-ts: content handed over at open is kept natively and served by read/release on the FUSE thread,
 // without a hand-off to JS (PATCHES.md 7). Its handle is the address of a native_file_t tagged with bit
 // 63, which no user-space pointer has; handles from JS are stored as unsigned 32-bit values, so they never
-// have it either.
+// have it either (set_js_handle, PATCHES.md 14).
 //
 // seq_file semantics (PATCHES.md 12), as the kernel's own /proc files and LXCFS behave: the first read at
 // offset 0 is answered from the content made at open; every later read at offset 0 (lseek(fd, 0) + read,
@@ -411,36 +482,9 @@ static int native_file_read (native_file_t *f, char *buf, size_t len, off_t offs
   return (int) n;
 }
 
-// lxcfs-ts: the render cache (PATCHES.md 11), off unless configured. Content that JS marked cacheable
-// at open is kept per (path, the reader's pid namespace) for a fixed time, and later opens from the same
-// namespace are answered on the FUSE thread from it, without a hand-off to JS. Each entry holds an open fd
-// of its namespace: a live namespace keeps its inode number, so a key can never match a new namespace
-// that reused the number of a dead one. Readers in the daemon's own pid namespace are never cached (each
-// host process is its own "container"). One cache per process.
-#define RENDER_CACHE_BUCKETS 256
-#define RENDER_CACHE_MAX 1024 // each entry holds one fd; past this, renderings are just not cached
-#define RENDER_CACHE_MAX_BYTES (16 * 1024 * 1024) // and cpuinfo of a big host is ~100 KiB
-
-typedef struct render_cache_entry {
-  struct render_cache_entry *next;
-  uint64_t ns;
-  int ns_fd;
-  uint64_t expires;
-  char *path;
-  size_t len;
-  char data[];
-} render_cache_entry_t;
-
-static pthread_mutex_t render_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static render_cache_entry_t *render_cache[RENDER_CACHE_BUCKETS];
-static uint32_t render_cache_count = 0;
-static size_t render_cache_bytes = 0;
-static uint64_t render_cache_ttl = 0; // ns; 0 = off (read without the lock: a stale value only costs a miss)
-static uint64_t render_cache_own_ns = 0;
-static uint64_t render_cache_hits = 0;
-static uint64_t render_cache_misses = 0;
-static uint64_t render_cache_next_sweep = 0;
-
+// lxcfs-ts: the render cache (PATCHES.md 11; the cache itself is render-cache.c). Here: who may be cached
+// and under which key. Opens for writing or truncating and readers in the daemon's own pid namespace (each
+// host process is its own "container") always go to JS.
 static uint64_t monotonic_ns (void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -464,73 +508,24 @@ static uint64_t pid_ns_of (int32_t tid, int *fd_out) {
   return (uint64_t) st.st_ino;
 }
 
-static uint32_t render_cache_bucket (const char *path, uint64_t ns) {
-  uint64_t h = ns * 0x9E3779B97F4A7C15ULL;
-  for (const unsigned char *c = (const unsigned char *) path; *c; c++) h = (h ^ *c) * 0x100000001B3ULL;
-  return (uint32_t) (h % RENDER_CACHE_BUCKETS);
-}
-
-static void render_cache_free (render_cache_entry_t *e) {
-  close(e->ns_fd);
-  free(e->path);
-  free(e);
-}
-
-// Takes a listed entry out of the counts and frees it (its link is the caller's to undo). Lock held.
-static void render_cache_drop (render_cache_entry_t *e) {
-  render_cache_count--;
-  render_cache_bytes -= e->len;
-  render_cache_free(e);
-}
-
-// Drop expired entries (all entries with force). Called with the lock held.
-static void render_cache_sweep (uint64_t now, int force) {
-  for (int b = 0; b < RENDER_CACHE_BUCKETS; b++) {
-    render_cache_entry_t **link = &render_cache[b];
-    while (*link != NULL) {
-      render_cache_entry_t *e = *link;
-      if (force || e->expires <= now) {
-        *link = e->next;
-        render_cache_drop(e);
-      } else {
-        link = &e->next;
-      }
-    }
-  }
-  render_cache_next_sweep = now + render_cache_ttl;
-}
-
 // On the FUSE thread, before the hand-off: a copy of the cached rendering of path for the caller's pid
 // namespace (malloc'd, *len_out set), or NULL when there is none (an open or rewind then goes to JS).
-static char *render_cache_lookup (fuse_thread_locals_t *l, const char *path, int flags, size_t *len_out) {
+static char *cached_rendering (fuse_thread_locals_t *l, const char *path, int flags, size_t *len_out) {
   l->cache_ns = 0;
-  if (render_cache_ttl == 0) return NULL;
+  if (render_cache_ttl_ns() == 0) return NULL;
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return NULL;
   uint64_t ns = pid_ns_of(l->caller_pid, NULL);
-  if (ns == 0 || ns == render_cache_own_ns) return NULL;
+  if (ns == 0 || ns == render_cache_own_ns()) return NULL;
   l->cache_ns = ns;
-  char *copy = NULL;
-  uint64_t now = monotonic_ns();
-  pthread_mutex_lock(&render_cache_lock);
-  if (now >= render_cache_next_sweep) render_cache_sweep(now, 0);
-  for (render_cache_entry_t *e = render_cache[render_cache_bucket(path, ns)]; e != NULL; e = e->next) {
-    if (e->ns != ns || e->expires <= now || strcmp(e->path, path) != 0) continue;
-    copy = copy_bytes(e->data, e->len);
-    if (copy != NULL) *len_out = e->len;
-    break;
-  }
-  if (copy != NULL) render_cache_hits++;
-  else render_cache_misses++;
-  pthread_mutex_unlock(&render_cache_lock);
-  return copy;
+  return render_cache_lookup(path, ns, monotonic_ns(), len_out);
 }
 
 // Answers an open from the render cache when it can (returns 1).
-static int render_cache_open (fuse_thread_locals_t *l, const char *path, struct fuse_file_info *info) {
+static int open_from_cache (fuse_thread_locals_t *l, const char *path, struct fuse_file_info *info) {
   l->cache_ns = 0;
   if (info == NULL) return 0;
   size_t len = 0;
-  char *copy = render_cache_lookup(l, path, info->flags, &len);
+  char *copy = cached_rendering(l, path, info->flags, &len);
   if (copy == NULL) return 0;
   native_file_t *f = native_file_new(copy, len);
   if (f == NULL) return 0;
@@ -539,54 +534,20 @@ static int render_cache_open (fuse_thread_locals_t *l, const char *path, struct 
 }
 
 // On the main thread, when JS answered an open with cacheable content.
-static void render_cache_store (fuse_thread_locals_t *l, const char *path, const char *data, size_t len) {
-  if (render_cache_ttl == 0 || l->cache_ns == 0) return;
+static void cache_rendering (fuse_thread_locals_t *l, const char *path, const char *data, size_t len) {
+  if (render_cache_ttl_ns() == 0 || l->cache_ns == 0) return;
   int fd = -1;
   // The reader is blocked in this open, so its namespace is still the one looked up on the FUSE thread.
   if (pid_ns_of(l->caller_pid, &fd) != l->cache_ns) {
     if (fd >= 0) close(fd);
     return;
   }
-  render_cache_entry_t *e = malloc(sizeof(render_cache_entry_t) + len);
-  char *p = strdup(path);
-  if (e == NULL || p == NULL) {
-    free(e);
-    free(p);
-    close(fd);
-    return;
-  }
-  uint64_t now = monotonic_ns();
-  e->ns = l->cache_ns;
-  e->ns_fd = fd;
-  e->expires = now + render_cache_ttl;
-  e->path = p;
-  e->len = len;
-  memcpy(e->data, data, len);
-  uint32_t b = render_cache_bucket(path, e->ns);
-  pthread_mutex_lock(&render_cache_lock);
-  if (now >= render_cache_next_sweep) render_cache_sweep(now, 0);
-  // replace an older entry for the same key
-  for (render_cache_entry_t **link = &render_cache[b]; *link != NULL; link = &(*link)->next) {
-    render_cache_entry_t *old = *link;
-    if (old->ns == e->ns && strcmp(old->path, path) == 0) {
-      *link = old->next;
-      render_cache_drop(old);
-      break;
-    }
-  }
-  if (render_cache_count < RENDER_CACHE_MAX && render_cache_bytes + len <= RENDER_CACHE_MAX_BYTES) {
-    e->next = render_cache[b];
-    render_cache[b] = e;
-    render_cache_count++;
-    render_cache_bytes += len;
-    e = NULL;
-  }
-  pthread_mutex_unlock(&render_cache_lock);
-  if (e != NULL) render_cache_free(e);
+  render_cache_store(path, l->cache_ns, fd, data, len, monotonic_ns());
 }
 
 // [entries, hits, misses] as a JS array.
-static napi_value render_cache_counters (napi_env env, const double counters[3]) {
+static napi_value render_cache_counters (napi_env env, const render_cache_stats_t *stats) {
+  const double counters[3] = { (double) stats->entries, (double) stats->hits, (double) stats->misses };
   napi_value result;
   napi_create_array_with_length(env, 3, &result);
   for (uint32_t i = 0; i < 3; i++) {
@@ -604,32 +565,32 @@ NAPI_METHOD(fuse_native_render_cache) {
   NAPI_ARGV_UINT32(ttl_ms, 0)
   struct stat st;
   uint64_t own = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t) st.st_ino : 0;
-  pthread_mutex_lock(&render_cache_lock);
-  double before[3] = { (double) render_cache_count, (double) render_cache_hits, (double) render_cache_misses };
-  render_cache_ttl = 0;
-  render_cache_sweep(monotonic_ns(), 1);
-  render_cache_own_ns = own;
-  render_cache_ttl = (uint64_t) ttl_ms * 1000000ULL;
-  render_cache_next_sweep = 0;
-  pthread_mutex_unlock(&render_cache_lock);
-  return render_cache_counters(env, before);
+  render_cache_stats_t before;
+  render_cache_configure((uint64_t) ttl_ms * 1000000ULL, own, &before);
+  return render_cache_counters(env, &before);
 }
 
 // renderCacheSweep(): drops expired entries now (closing their namespaces' fds); returns how many remain.
 NAPI_METHOD(fuse_native_render_cache_sweep) {
-  pthread_mutex_lock(&render_cache_lock);
-  render_cache_sweep(monotonic_ns(), 0);
-  uint32_t left = render_cache_count;
-  pthread_mutex_unlock(&render_cache_lock);
+  uint32_t left = render_cache_sweep(monotonic_ns());
   NAPI_RETURN_UINT32(left)
 }
 
 // renderCacheStats(): [entries, hits, misses]
 NAPI_METHOD(fuse_native_render_cache_stats) {
-  pthread_mutex_lock(&render_cache_lock);
-  double now[3] = { (double) render_cache_count, (double) render_cache_hits, (double) render_cache_misses };
-  pthread_mutex_unlock(&render_cache_lock);
-  return render_cache_counters(env, now);
+  render_cache_stats_t now;
+  render_cache_stats(&now);
+  return render_cache_counters(env, &now);
+}
+
+// lxcfs-ts (PATCHES.md 7, 14): a file handle from JS (open, create, opendir) is kept only when it is a
+// whole number from 1 to 2^32 - 1, stored as that unsigned 32-bit value: handles reach JS as uint32 anyway
+// (napi_create_uint32 of fh), and bit 63, the native content tag, is never set. Anything else (0, negative,
+// fractional, larger, not a number) leaves fh 0, as no handle.
+static void set_js_handle (napi_env env, napi_value v, struct fuse_file_info *info) {
+  double fd = 0;
+  if (info == NULL || napi_get_value_double(env, v, &fd) != napi_ok) return;
+  if (fd >= 1 && fd <= 4294967295.0 && fd == (double) (uint32_t) fd) info->fh = (uint32_t) fd;
 }
 
 // The third argument tells JS whether this is an open (false) or a rewind of an open file (true).
@@ -637,7 +598,7 @@ FUSE_METHOD(open, 3, 3, (const char *path, struct fuse_file_info *info), {
   l->path = path;
   l->info = info;
   l->rewind_file = NULL;
-  if (render_cache_open(l, path, info)) return 0;
+  if (open_from_cache(l, path, info)) return 0;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   if (l->info != NULL) {
@@ -647,7 +608,6 @@ FUSE_METHOD(open, 3, 3, (const char *path, struct fuse_file_info *info), {
   }
   napi_get_boolean(env, l->rewind_file != NULL, &(argv[4]));
 }, {
-  NAPI_ARGV_INT32(fd, 2)
   bool has_content = false;
   if (res == 0 && argc > 3) napi_is_buffer(env, argv[3], &has_content);
   if (has_content) {
@@ -667,11 +627,11 @@ FUSE_METHOD(open, 3, 3, (const char *path, struct fuse_file_info *info), {
     }
     bool cacheable = false;
     if (res == 0 && argc > 4) napi_get_value_bool(env, argv[4], &cacheable);
-    if (cacheable) render_cache_store(l, l->path, data, len);
+    if (cacheable) cache_rendering(l, l->path, data, len);
   } else if (res == 0 && l->rewind_file != NULL) {
     res = -EIO; // a rewind must come back with content
-  } else if (fd > 0) {
-    l->info->fh = (uint32_t) fd; // never bit 63: a negative int32 would sign-extend into the tag
+  } else if (res == 0) {
+    set_js_handle(env, argv[2], l->info);
   }
 })
 
@@ -679,7 +639,7 @@ FUSE_METHOD(open, 3, 3, (const char *path, struct fuse_file_info *info), {
 // request to JS as a rewind open), then serve the new content. Runs on the FUSE thread.
 static int native_file_rewind (fuse_thread_locals_t *l, const char *path, struct fuse_file_info *info, native_file_t *f) {
   size_t len = 0;
-  char *copy = render_cache_lookup(l, path, O_RDONLY, &len);
+  char *copy = cached_rendering(l, path, O_RDONLY, &len);
   if (copy != NULL) {
     native_file_replace(f, copy, len);
     return 0;
@@ -689,10 +649,9 @@ static int native_file_rewind (fuse_thread_locals_t *l, const char *path, struct
   l->rewind_file = f;
   l->op = op_open;
   l->op_fn = fuse_native_dispatch_open;
-  uv_async_send(&(l->async));
-  uv_sem_wait(&(l->sem));
+  int32_t res = hand_to_js(l);
   l->rewind_file = NULL;
-  return l->res;
+  return res;
 }
 
 FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
@@ -708,10 +667,7 @@ FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
     napi_create_uint32(env, 0, &(argv[4]));
   }
 }, {
-  NAPI_ARGV_INT32(fd, 2)
-  if (fd != 0) {
-    l->info->fh = fd;
-  }
+  if (res == 0) set_js_handle(env, argv[2], l->info); // lxcfs-ts: see set_js_handle
 })
 
 FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
@@ -722,10 +678,7 @@ FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info 
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->mode, &(argv[3]));
 }, {
-  NAPI_ARGV_INT32(fd, 2)
-  if (fd > 0) {
-    l->info->fh = (uint32_t) fd; // lxcfs-ts: never bit 63 (the native content tag), see open
-  }
+  if (res == 0) set_js_handle(env, argv[2], l->info); // lxcfs-ts: never the native content tag, see open
 })
 
 FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2]), {
@@ -1084,11 +1037,11 @@ FUSE_METHOD_VOID(rmdir, 1, 0, (const char *path), {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
 })
 
-static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {\
+static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {
   FUSE_NATIVE_CALLBACK(ft->handlers[op_init], {
     napi_value argv[5];
 
-    napi_get_reference_value(env, l->self, &(argv[0]));
+    argv[0] = locals_handle(env, l);
     napi_create_uint32(env, l->op, &(argv[1]));
     FUSE_NATIVE_CALLER_ARGV(2)
 
@@ -1098,24 +1051,24 @@ static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t*
 
 NAPI_METHOD(fuse_native_signal_init) {
   NAPI_ARGV(2)
-  NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
+  fuse_thread_locals_t *l = awaiting_locals(env, argv[0]);
+  if (l == NULL) return NULL;
   NAPI_ARGV_INT32(res, 1);
-  l->res = res;
-  uv_sem_post(&(l->sem));
+  answer(l, res);
   return NULL;
 }
 
 static void * fuse_native_init (struct fuse_conn_info *conn) {
+  fuse_thread_t *ft = (fuse_thread_t *) fuse_get_context()->private_data;
   fuse_thread_locals_t *l = get_thread_locals();
+  if (l == NULL) return ft;
   capture_caller(l);
 
   l->op = op_init;
   l->op_fn = fuse_native_dispatch_init;
+  hand_to_js(l);
 
-  uv_async_send(&(l->async));
-  uv_sem_wait(&(l->sem));
-
-  return l->fuse;
+  return ft;
 }
 
 // Top-level dispatcher
@@ -1123,43 +1076,125 @@ static void * fuse_native_init (struct fuse_conn_info *conn) {
 static void fuse_native_dispatch (uv_async_t* handle) {
   fuse_thread_locals_t *l = (fuse_thread_locals_t *) handle->data;
   fuse_thread_t *ft = l->fuse;
+  if (!atomic_load_explicit(&l->pending, memory_order_acquire)) return; // answered at env teardown
+  if (ft->env_gone) {
+    answer(l, -EIO); // JS can no longer run
+    return;
+  }
   void (*fn)(uv_async_t *, fuse_thread_locals_t *, fuse_thread_t *) = l->op_fn;
 
   fn(handle, l, ft);
 }
 
-static void fuse_native_async_init (uv_async_t* handle) {
-  fuse_thread_t *ft = (fuse_thread_t *) handle->data;
-  fuse_thread_locals_t *l;
+// lxcfs-ts (PATCHES.md 15): lifecycle of the native state.
+//
+// A fuse_thread_t and its locals are freed only on the main thread, by teardown, once (a) JS has unmounted,
+// (b) the FUSE thread has left fuse_loop_mt and closed the pool, and (c) every worker thread has given its
+// locals back (libfuse joins the workers it still lists, but a worker that retired on its own is detached
+// and may still be running its pthread key destructor). The pool's on_idle and the FUSE thread's last act
+// wake the main thread through ft->async, whose callback checks; teardown then joins the FUSE thread (it
+// has nothing left to do but return), closes the libuv handles and drops the N-API references. Nothing here
+// ever waits on the main thread for a FUSE thread that may itself wait for JS: while files on a detached
+// mount stay open the loop goes on serving, and teardown simply happens later (or never, if the process
+// exits first; the memory is then still valid for the threads until exit).
 
-  FUSE_NATIVE_CALLBACK(ft->malloc, {
-    napi_value argv[1];
-    napi_create_uint32(ft->env, (uint32_t) sizeof(fuse_thread_locals_t), &(argv[0]));
-
-    napi_value buf;
-    NAPI_MAKE_CALLBACK(ft->env, NULL, ctx, callback, 1, argv, &buf);
-
-    size_t l_len;
-
-    napi_get_buffer_info(env, buf, (void **) &l, &l_len);
-    napi_create_reference(env, buf, 1, &(l->self));
-  })
-
-
-  int err = uv_async_init(uv_default_loop(), &(l->async), (uv_async_cb) fuse_native_dispatch);
-  assert(err >= 0);
-
-  uv_unref((uv_handle_t *) &(l->async));
-
-  uv_sem_init(&(l->sem), 0);
-  l->async.data = l;
-  ft->async.data = l;
-  l->fuse = ft;
-
-  uv_sem_post(&(ft->sem));
+static void ft_unref (fuse_thread_t *ft) {
+  if (--ft->refs > 0) return;
+  locals_pool_destroy(&(ft->pool));
+  uv_mutex_destroy(&(ft->mut));
+  uv_sem_destroy(&(ft->sem));
+  free(ft);
 }
 
-static fuse_thread_locals_t* get_thread_locals () {
+static void ft_finalize (napi_env env, void *data, void *hint) {
+  ft_unref((fuse_thread_t *) data);
+}
+
+static void ft_closed (uv_handle_t *handle) {
+  ft_unref((fuse_thread_t *) handle->data);
+}
+
+static void locals_closed (uv_handle_t *handle) {
+  locals_unref((fuse_thread_locals_t *) handle->data);
+}
+
+// lxcfs-ts: a failed mount, and teardown, drop the references they took, so the Fuse object and its
+// handlers can be collected.
+static void release_mount_refs (napi_env env, fuse_thread_t *ft) {
+  if (ft->ctx != NULL) napi_delete_reference(env, ft->ctx);
+  ft->ctx = NULL;
+  for (int i = 0; i < 35; i++) {
+    if (ft->handlers[i] != NULL) napi_delete_reference(env, ft->handlers[i]);
+    ft->handlers[i] = NULL;
+  }
+}
+
+static void ft_env_cleanup (void *arg);
+
+static void ft_teardown (fuse_thread_t *ft) {
+  ft->torn_down = 1;
+  pthread_join(ft->thread, NULL);
+  if (!ft->env_gone) {
+    napi_remove_env_cleanup_hook(ft->env, ft_env_cleanup, ft);
+    release_mount_refs(ft->env, ft);
+  }
+  fuse_thread_locals_t *next;
+  for (fuse_thread_locals_t *l = ft->all_locals; l != NULL; l = next) {
+    next = l->next_all;
+    if (l->self != NULL && !ft->env_gone) napi_delete_reference(ft->env, l->self);
+    l->self = NULL;
+    uv_close((uv_handle_t *) &(l->async), locals_closed);
+  }
+  ft->all_locals = NULL;
+  uv_close((uv_handle_t *) &(ft->async), ft_closed);
+}
+
+static void ft_maybe_teardown (fuse_thread_t *ft) {
+  if (ft->unmounted && !ft->torn_down && locals_pool_idle(&(ft->pool))) ft_teardown(ft);
+}
+
+// Node's environment is going away (process exit) while the mount may still be served: answer what waits
+// for JS with EIO, and make no N-API call from here on (the references die with the environment).
+static void ft_env_cleanup (void *arg) {
+  fuse_thread_t *ft = (fuse_thread_t *) arg;
+  ft->env_gone = 1;
+  for (fuse_thread_locals_t *l = ft->all_locals; l != NULL; l = l->next_all) {
+    if (atomic_load_explicit(&l->pending, memory_order_acquire)) answer(l, -EIO);
+  }
+}
+
+// Main thread: makes the locals a worker asked for (a libuv handle must be initialised on its loop's thread).
+static fuse_thread_locals_t *locals_new (fuse_thread_t *ft) {
+  fuse_thread_locals_t *l = calloc(1, sizeof(fuse_thread_locals_t));
+  if (l == NULL) return NULL;
+  if (uv_sem_init(&(l->sem), 0) != 0) {
+    free(l);
+    return NULL;
+  }
+  if (uv_async_init(uv_default_loop(), &(l->async), (uv_async_cb) fuse_native_dispatch) != 0) {
+    uv_sem_destroy(&(l->sem));
+    free(l);
+    return NULL;
+  }
+  uv_unref((uv_handle_t *) &(l->async));
+  l->async.data = l;
+  l->fuse = ft;
+  l->refs = 1;
+  l->next_all = ft->all_locals;
+  ft->all_locals = l;
+  return l;
+}
+
+static void ft_async (uv_async_t* handle) {
+  fuse_thread_t *ft = (fuse_thread_t *) handle->data;
+  if (atomic_exchange(&(ft->locals_wanted), 0)) {
+    ft->new_locals = locals_new(ft);
+    uv_sem_post(&(ft->sem));
+  }
+  ft_maybe_teardown(ft);
+}
+
+static fuse_thread_locals_t* get_thread_locals (void) {
   struct fuse_context *ctx = fuse_get_context();
   fuse_thread_t *ft = (fuse_thread_t *) ctx->private_data;
 
@@ -1171,40 +1206,41 @@ static fuse_thread_locals_t* get_thread_locals () {
 
   // lxcfs-ts: fuse_loop_mt starts and retires worker threads all the time under concurrent load; reuse the
   // locals of an exited thread instead of allocating (and leaking) new ones for every thread.
-  uv_mutex_lock(&(ft->free_mut));
-  fuse_thread_locals_t *reused = (fuse_thread_locals_t *) ft->free_locals;
-  if (reused != NULL) ft->free_locals = reused->next_free;
-  uv_mutex_unlock(&(ft->free_mut));
-  if (reused != NULL) {
-    reused->next_free = NULL;
-    pthread_setspecific(thread_locals_key, (void *) reused);
-    return reused;
+  locals_pool_item_t *item = locals_pool_take(&(ft->pool));
+  fuse_thread_locals_t *l = NULL;
+  if (item != NULL) {
+    l = (fuse_thread_locals_t *) ((char *) item - offsetof(fuse_thread_locals_t, pool_item));
+  } else {
+    // Ask the main thread for new ones, one request at a time.
+    uv_mutex_lock(&(ft->mut));
+    atomic_store(&(ft->locals_wanted), 1);
+    uv_async_send(&(ft->async));
+    uv_sem_wait(&(ft->sem));
+    l = ft->new_locals;
+    ft->new_locals = NULL;
+    uv_mutex_unlock(&(ft->mut));
+    if (l == NULL) {
+      locals_pool_abandon(&(ft->pool));
+      return NULL; // out of memory: this request fails with ENOMEM, a later one asks again
+    }
+    locals_pool_added(&(ft->pool));
   }
 
-  // Need to lock the mutation of l->async.
-  uv_mutex_lock(&(ft->mut));
-  ft->async.data = ft;
-
-  // Notify the main thread to uv_async_init l->async.
-  uv_async_send(&(ft->async));
-  uv_sem_wait(&(ft->sem));
-
-  fuse_thread_locals_t *l = (fuse_thread_locals_t*) ft->async.data;
-
   pthread_setspecific(thread_locals_key, (void *) l);
-  uv_mutex_unlock(&(ft->mut));
-
   return l;
 }
 
-// lxcfs-ts: pthread key destructor, run when a FUSE worker thread exits.
+// lxcfs-ts: pthread key destructor, run when a FUSE worker thread exits: its locals go back to the pool.
+// The fuse_thread_t stays allocated until the pool is idle, so this never touches freed memory.
 static void free_thread_locals (void *data) {
   fuse_thread_locals_t *l = (fuse_thread_locals_t *) data;
-  fuse_thread_t *ft = l->fuse;
-  uv_mutex_lock(&(ft->free_mut));
-  l->next_free = ft->free_locals;
-  ft->free_locals = l;
-  uv_mutex_unlock(&(ft->free_mut));
+  locals_pool_put(&(l->fuse->pool), &(l->pool_item));
+}
+
+// Pool idle (under the pool's lock): wake the main thread to tear down.
+static void ft_pool_idle (void *arg) {
+  fuse_thread_t *ft = (fuse_thread_t *) arg;
+  uv_async_send(&(ft->async));
 }
 
 static void* start_fuse_thread (void *data) {
@@ -1216,38 +1252,29 @@ static void* start_fuse_thread (void *data) {
   fuse_unmount(ft->mnt, ft->ch);
   fuse_destroy(ft->fuse);
 
+  // The workers are gone or going; their locals come back to the pool as they exit.
+  locals_pool_close(&(ft->pool));
+  uv_async_send(&(ft->async));
   return NULL;
 }
 
-// lxcfs-ts: a failed mount drops the references it took, so the Fuse object and its handlers can be collected.
-static void release_mount_refs (napi_env env, fuse_thread_t *ft) {
-  if (ft->ctx != NULL) napi_delete_reference(env, ft->ctx);
-  if (ft->malloc != NULL) napi_delete_reference(env, ft->malloc);
-  ft->ctx = NULL;
-  ft->malloc = NULL;
-  for (int i = 0; i < 35; i++) {
-    if (ft->handlers[i] != NULL) napi_delete_reference(env, ft->handlers[i]);
-    ft->handlers[i] = NULL;
-  }
-}
-
 NAPI_METHOD(fuse_native_mount) {
-  NAPI_ARGV(7)
+  NAPI_ARGV(5)
 
   NAPI_ARGV_UTF8(mnt, 1024, 0);
   NAPI_ARGV_UTF8(mntopts, 1024, 1);
-  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 2);
-  napi_create_reference(env, argv[3], 1, &(ft->ctx));
-  napi_create_reference(env, argv[4], 1, &(ft->malloc));
-  napi_value handlers = argv[5];
-  NAPI_ARGV_BUFFER_CAST(uint32_t *, implemented, 6)
+  napi_value handlers = argv[3];
+  NAPI_ARGV_BUFFER_CAST(uint32_t *, implemented, 4)
 
-  for (int i = 0; i < 35; i++) {
-    ft->handlers[i] = NULL;
+  fuse_thread_t *ft = calloc(1, sizeof(fuse_thread_t));
+  if (ft == NULL) {
+    napi_throw_error(env, "ENOMEM", "fuse_native_mount: out of memory");
+    return NULL;
   }
+  napi_create_reference(env, argv[2], 1, &(ft->ctx));
 
   NAPI_FOR_EACH(handlers, handler) {
-    napi_create_reference(env, handler, 1, &ft->handlers[i]);
+    if (i < 35) napi_create_reference(env, handler, 1, &ft->handlers[i]);
   }
 
   ft->env = env;
@@ -1302,6 +1329,7 @@ NAPI_METHOD(fuse_native_mount) {
     snprintf(msg, sizeof(msg), "fuse_mount failed on %s: %s (options %s)", mnt, errno ? strerror(errno) : "see libfuse message on stderr", mntopts);
     fuse_opt_free_args(&args);
     release_mount_refs(env, ft);
+    free(ft);
     napi_throw_error(env, "EFUSEMOUNT", msg);
     return NULL;
   }
@@ -1315,52 +1343,95 @@ NAPI_METHOD(fuse_native_mount) {
     char msg[2400];
     snprintf(msg, sizeof(msg), "fuse_new failed on %s (bad options? %s)", mnt, mntopts);
     release_mount_refs(env, ft);
+    free(ft);
     napi_throw_error(env, "EFUSENEW", msg);
     return NULL;
   }
 
   uv_mutex_init(&(ft->mut));
-  uv_mutex_init(&(ft->free_mut));
-  ft->free_locals = NULL;
   uv_sem_init(&(ft->sem), 0);
+  locals_pool_init(&(ft->pool), ft_pool_idle, ft);
 
-  strncpy(ft->mnt, mnt, 1024);
-  strncpy(ft->mntopts, mntopts, 1024);
+  memcpy(ft->mnt, mnt, sizeof(ft->mnt)); // both NUL-terminated 1024-byte buffers (NAPI_ARGV_UTF8)
+  memcpy(ft->mntopts, mntopts, sizeof(ft->mntopts));
   ft->fuse = fuse;
   ft->ch = ch;
-  ft->mounted++;
 
-  int err = uv_async_init(uv_default_loop(), &(ft->async), (uv_async_cb) fuse_native_async_init);
-
+  int err = uv_async_init(uv_default_loop(), &(ft->async), (uv_async_cb) ft_async);
   if (err < 0) {
     fuse_unmount(mnt, ch);
     fuse_destroy(fuse);
     release_mount_refs(env, ft);
+    locals_pool_destroy(&(ft->pool));
+    uv_mutex_destroy(&(ft->mut));
+    uv_sem_destroy(&(ft->sem));
+    free(ft);
     napi_throw_error(env, "EFUSEASYNC", uv_strerror(err));
     return NULL;
   }
+  ft->async.data = ft;
+  ft->refs = 1; // the mount, until teardown has closed ft->async
 
-  pthread_attr_init(&(ft->attr));
-  pthread_create(&(ft->thread), &(ft->attr), start_fuse_thread, ft);
+  napi_value handle = NULL;
+  if (napi_create_external(env, ft, ft_finalize, NULL, &handle) == napi_ok) ft->refs++; // the JS handle
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  err = handle == NULL ? ENOMEM : pthread_create(&(ft->thread), &attr, start_fuse_thread, ft);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    fuse_unmount(mnt, ch);
+    fuse_destroy(fuse);
+    release_mount_refs(env, ft);
+    ft->unmounted = 1;
+    ft->torn_down = 1;
+    uv_close((uv_handle_t *) &(ft->async), ft_closed);
+    napi_throw_error(env, "EFUSETHREAD", strerror(err));
+    return NULL;
+  }
+  napi_add_env_cleanup_hook(env, ft_env_cleanup, ft);
 
+  return handle;
+}
+
+// JS has unmounted (umount2 done or the mount already gone). The FUSE thread ends when the kernel ends the
+// connection, once no file on the detached mount is open; teardown follows it (see above). The async
+// handle no longer keeps the loop alive, so a process that only waits for this may exit before that.
+NAPI_METHOD(fuse_native_unmount) {
+  NAPI_ARGV(2)
+  void *data = NULL;
+  if (napi_get_value_external(env, argv[1], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "fuse_native_unmount: not a mount handle");
+    return NULL;
+  }
+  fuse_thread_t *ft = (fuse_thread_t *) data;
+  if (ft->unmounted) return NULL;
+  ft->unmounted = 1;
+  uv_unref((uv_handle_t *) &(ft->async));
+  ft_maybe_teardown(ft);
   return NULL;
 }
 
-NAPI_METHOD(fuse_native_unmount) {
-  NAPI_ARGV(2)
-  NAPI_ARGV_UTF8(mnt, 1024, 0);
-  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 1);
-
-  if (ft != NULL && ft->mounted) {
-    // TODO: Investigate why the FUSE thread is not always killed after fusermount.
-    // pthread_join(ft->thread, NULL);
+// threadStats(handle): [locals made, threads served, reused, given back, peak in use, in use, finished,
+// torn down] (see index.d.ts).
+NAPI_METHOD(fuse_native_thread_stats) {
+  NAPI_ARGV(1)
+  void *data = NULL;
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "fuse_native_thread_stats: not a mount handle");
+    return NULL;
   }
-
-  // TODO: fix the async holding the loop
-  uv_unref((uv_handle_t *) &(ft->async));
-  ft->mounted--;
-
-  return NULL;
+  fuse_thread_t *ft = (fuse_thread_t *) data;
+  locals_pool_stats_t s;
+  locals_pool_stats(&(ft->pool), &s);
+  const double values[8] = { s.created, (double) s.threads, (double) s.reused, (double) s.returned, s.peak, s.in_use, s.closed, ft->torn_down };
+  napi_value result;
+  napi_create_array_with_length(env, 8, &result);
+  for (uint32_t i = 0; i < 8; i++) {
+    napi_value v;
+    napi_create_double(env, values[i], &v);
+    napi_set_element(env, result, i, v);
+  }
+  return result;
 }
 
 // lxcfs-ts: unmount without fusermount (which a fresh machine lacks); needs root. Returns 0 or an errno.
@@ -1382,11 +1453,10 @@ NAPI_INIT() {
 
   pthread_key_create(&(thread_locals_key), free_thread_locals);
 
-  NAPI_EXPORT_SIZEOF(fuse_thread_t)
-
   NAPI_EXPORT_FUNCTION(fuse_native_mount)
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
   NAPI_EXPORT_FUNCTION(fuse_native_umount2)
+  NAPI_EXPORT_FUNCTION(fuse_native_thread_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_sweep)

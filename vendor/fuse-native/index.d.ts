@@ -148,6 +148,25 @@ declare namespace Fuse {
   type UnmountError = Error & { code?: string; errno?: number };
   /** entries kept now; opens answered from the cache and opens it could not answer, since process start */
   interface RenderCacheStats { entries: number; hits: number; misses: number }
+  /** The per-thread state of a mount (lxcfs-ts patch, PATCHES.md 2 and 15). */
+  interface ThreadStats {
+    /** thread locals allocated (each a semaphore and a libuv async handle) */
+    locals: number;
+    /** FUSE worker threads that served a request, each with new or reused locals */
+    threads: number;
+    /** of those, threads that got the locals of an exited thread */
+    reused: number;
+    /** locals given back by exiting threads */
+    returned: number;
+    /** most locals held by live threads at once */
+    peak: number;
+    /** locals held by live threads now */
+    inUse: number;
+    /** the FUSE thread has left its loop (the kernel ended the connection) */
+    finished: boolean;
+    /** the native state was released: FUSE thread joined, every worker gone, handles closed */
+    tornDown: boolean;
+  }
 }
 
 declare class Fuse {
@@ -158,6 +177,8 @@ declare class Fuse {
   mount(cb: (err: Error | null) => void): void;
   /** Detaches the mount (umount2 MNT_DETACH, no fusermount) and releases the native side. */
   unmount(cb: (err: Error | null) => void): void;
+  /** Per-thread state of this mount (lxcfs-ts patch); null before it is mounted. */
+  threadStats(): Fuse.ThreadStats | null;
   /** The negative errno for a code name ('ENOENT' -> -2), -1 when unknown. */
   errno(code: string): number;
   /**

@@ -8,8 +8,12 @@ const { beforeMount, beforeUnmount, configure, unconfigure, isConfigured } = req
 const binding = loadBinding()
 
 // lxcfs-ts: the addon is always built from source at install (no prebuilds, no node-gyp-build).
+// FUSE_NATIVE_ADDON=/absolute/path/fuse.node loads another build instead (PATCHES.md 17: the sanitizer
+// build of `npm run test:sanitize`, which a daemon started by the tests must load too).
 function loadBinding () {
-  const file = path.join(__dirname, 'build', 'Release', 'fuse.node')
+  const override = process.env.FUSE_NATIVE_ADDON
+  if (override !== undefined && !path.isAbsolute(override)) throw new Error(`FUSE_NATIVE_ADDON must be an absolute path to a fuse.node (got ${JSON.stringify(override)})`)
+  const file = override || path.join(__dirname, 'build', 'Release', 'fuse.node')
   if (!fs.existsSync(file)) throw new Error(`fuse-native addon not built; run npm rebuild fuse-native (no ${file})`)
   try {
     return require(file)
@@ -154,9 +158,8 @@ class Fuse extends Nanoresource {
 
     this._force = !!opts.force
     this._mkdir = !!opts.mkdir
-    this._thread = null
+    this._thread = null // lxcfs-ts: the native mount's handle (a napi external), set once mounted
     this._handlers = this._makeHandlerArray()
-    this._threads = new Set()
 
     const implemented = [binding.op_init, binding.op_error, binding.op_getattr]
     if (ops) {
@@ -215,12 +218,6 @@ class Fuse extends Nanoresource {
     }
 
     return options.length ? '-o' + options.join(',') : ''
-  }
-
-  _malloc (size) {
-    const buf = Buffer.alloc(size)
-    this._threads.add(buf)
-    return buf
   }
 
   _makeHandlerArray () {
@@ -344,6 +341,13 @@ class Fuse extends Nanoresource {
 
   // Debugging methods
 
+  // lxcfs-ts (PATCHES.md 2, 15): the per-thread state of this mount. null before it is mounted.
+  threadStats () {
+    if (!this._thread) return null
+    const [locals, threads, reused, returned, peak, inUse, finished, tornDown] = binding.fuse_native_thread_stats(this._thread)
+    return { locals, threads, reused, returned, peak, inUse, finished: finished === 1, tornDown: tornDown === 1 }
+  }
+
   // Lifecycle methods
 
   _open (cb) {
@@ -360,7 +364,6 @@ class Fuse extends Nanoresource {
 
     function open () {
       // If there was an unmount error, continue attempting to mount (this is the best we can do)
-      self._thread = Buffer.alloc(binding.sizeof_fuse_thread_t)
       self._openCallback = cb
 
       const opts = self._fuseOptions()
@@ -387,7 +390,8 @@ class Fuse extends Nanoresource {
           if (parent && parent.dev !== stat.dev) return cb(new Error('Mountpoint in use'))
           try {
             // TODO: asyncify
-            binding.fuse_native_mount(self.mnt, opts, self._thread, self, self._malloc, self._handlers, implemented)
+            // lxcfs-ts: the native side allocates its own state (PATCHES.md 15) and returns its handle
+            self._thread = binding.fuse_native_mount(self.mnt, opts, self, self._handlers, implemented)
           } catch (err) {
             return cb(explainMountError(err, self.mnt, opts))
           }
@@ -410,7 +414,7 @@ class Fuse extends Nanoresource {
 
     function nativeUnmount () {
       try {
-        binding.fuse_native_unmount(self.mnt, self._thread)
+        if (self._thread) binding.fuse_native_unmount(self.mnt, self._thread)
       } catch (err) {
         return cb(err)
       }
