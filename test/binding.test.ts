@@ -2,7 +2,9 @@
 // (helpers/echo-fs.cjs) in a child process: fuse-native answers FUSE requests on the Node main thread, so a
 // process must never read its own mount; every reader here is another process. Covered: the caller
 // context (pid = thread id, uid, gid) handed to each handler, whole reads of st_size-0 files under
-// direct_io, libfuse loaded from beside the addon, unmount and stale-mount recovery without fusermount.
+// direct_io, file handles from JS, the reuse of per-thread state, libfuse loaded from beside the addon,
+// unmount and stale-mount recovery without fusermount, and the release of the native state after unmount.
+// Under `npm run test:sanitize`, FUSE_NATIVE_ADDON names the sanitizer build, which echo-fs then loads.
 
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,7 +14,7 @@ import { cleanup, mountsAt, ROOT, run, scratchDir } from './helpers/daemon.js';
 
 const ECHO_FS = join(ROOT, 'test/helpers/echo-fs.cjs');
 const PKG = join(ROOT, 'node_modules/fuse-native'); // the installed copy (a link to vendor/fuse-native)
-const ADDON_DIR = join(ROOT, 'vendor/fuse-native/build/Release');
+const ADDON_DIR = process.env.FUSE_NATIVE_ADDON ? dirname(process.env.FUSE_NATIVE_ADDON) : join(ROOT, 'vendor/fuse-native/build/Release');
 const NODE_DIR = dirname(process.execPath);
 
 interface EchoFs {
@@ -184,6 +186,104 @@ t.test('seq_file semantics: a read at offset 0 after the first renders again, of
   t.equal(catted.slice(0, 7), `gen ${String(Number(before.slice(4, 7)) + 1).padStart(3, '0')}`, 'the one its open made');
 });
 
+t.test('file handles from JS are kept as unsigned 32-bit values, never as native content', async (t) => {
+  const { mnt, start } = fixture(t);
+  const fs = await start();
+  // -1 and -2^31 sign-extend to 64-bit values with bit 63 set, the binding's tag for native content: taken
+  // for a pointer, a read would dereference it and the release free it. A handle that is no uint32 is none.
+  t.equal(run('cat', [join(mnt, 'handle-neg')]).stdout, 'fd=0\n', 'open answered -1: read gets handle 0');
+  t.equal(run('cat', [join(mnt, 'handle-min')]).stdout, 'fd=0\n', 'open answered -2^31: read gets handle 0');
+  t.equal(run('cat', [join(mnt, 'handle-max')]).stdout, 'fd=4294967295\n', 'open answered 2^32 - 1: read gets it whole');
+  // The kernel sends release after close returns: wait for the three.
+  await until('the three releases', () => (fs.output().match(/^release /gm) ?? []).length === 3, fs);
+  t.match(fs.output(), /^release \/handle-neg fd=0$/m, 'release of the -1 open: handle 0');
+  t.match(fs.output(), /^release \/handle-min fd=0$/m, 'release of the -2^31 open: handle 0');
+  t.match(fs.output(), /^release \/handle-max fd=4294967295$/m, 'release of the 2^32 - 1 open: that handle');
+  t.match(run('cat', [join(mnt, 'whoami')]).stdout, /^\d+ 0 0\n$/, 'and the filesystem still serves');
+});
+
+t.test('per-thread state: FUSE worker threads come and go, their state is reused', async (t) => {
+  const { mnt, start } = fixture(t);
+  await start();
+  type Stats = { locals: number; threads: number; reused: number; returned: number; peak: number; inUse: number; finished: boolean; tornDown: boolean };
+  const stats = (): Stats => JSON.parse(run('cat', [join(mnt, 'threads')]).stdout) as Stats;
+  // 16 threads open /barrier at once; echo-fs answers none until all 16 wait, so 16 FUSE workers are busy
+  // at the same time. Once they are answered, libfuse lets the workers beyond 10 idle ones exit, and the
+  // next burst starts new threads.
+  const burst = [
+    'import sys,threading',
+    'res=[]',
+    'def r(): res.append(open(sys.argv[1]).read())',
+    'ts=[threading.Thread(target=r) for _ in range(16)]',
+    'for th in ts: th.start()',
+    'for th in ts: th.join()',
+    'print(len(res), sorted(set(res)))',
+  ].join('\n');
+  for (let round = 1; round <= 4; round++) {
+    const returned = stats().returned;
+    const r = run('python3', ['-c', burst, join(mnt, 'barrier')]);
+    t.equal(r.stdout.trim(), "16 ['released\\n']", `burst ${round}: 16 concurrent opens answered`);
+    // Workers retire after answering; wait until one has given its state back before the next burst.
+    await until(`a worker of burst ${round} to retire`, () => stats().returned > returned);
+  }
+  const s = stats();
+  t.comment(JSON.stringify(s));
+  t.ok(s.locals >= 16, `16 requests waited for JS at once, each with its own state (${s.locals} made)`);
+  t.ok(s.returned > 0, `exiting workers gave their state back (${s.returned})`);
+  t.ok(s.reused > 0, `new workers reused it (${s.reused})`);
+  t.ok(s.threads > s.locals, `more threads served (${s.threads}) than states were made (${s.locals})`);
+  t.equal(s.locals, s.peak, 'a state is made only when every one is in use');
+});
+
+t.test('after unmount the mount serves what is still open, then the native state is released', async (t) => {
+  const { mnt, start } = fixture(t);
+  const fs = await start({ args: ['--linger'] });
+  // A reader holds /gen open across the unmount and reads it at offset 0 on request (each such read past
+  // the first renders again, in JS).
+  const holder = spawn('python3', ['-u', '-c', [
+    'import os,sys',
+    'fd=os.open(sys.argv[1],os.O_RDONLY)',
+    'for line in sys.stdin:',
+    '  if line.strip()=="read": print(os.pread(fd,16,0).decode().strip())',
+    '  else: os.close(fd); print("closed"); break',
+  ].join('\n'), join(mnt, 'gen')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let held = '';
+  holder.stdout!.on('data', (d) => (held += d));
+  holder.stderr!.on('data', (d) => (held += d));
+  const holderExited = new Promise((resolve) => holder.on('exit', resolve));
+  t.teardown(async () => {
+    if (holder.exitCode === null) holder.kill('SIGKILL');
+    await holderExited;
+  });
+  const lines = () => held.split('\n').filter(Boolean);
+  holder.stdin!.write('read\n');
+  await until('the first read', () => lines().length === 1);
+  t.equal(lines()[0], 'gen 001 open', 'the content made at open');
+
+  fs.child.kill('SIGTERM');
+  await until('echo-fs to unmount', () => /^unmounted$/m.test(fs.output()), fs);
+  t.same(mountsAt(mnt), [], 'the mount is detached');
+  holder.stdin!.write('read\n');
+  await until('the read after unmount', () => lines().length === 2);
+  t.equal(lines()[1], 'gen 002 rewind', 'the file still open is served, a rewind rendered by JS');
+  t.notMatch(fs.output(), /torn down/, 'while a file is open, nothing is released');
+
+  holder.stdin!.write('close\n');
+  await holderExited;
+  t.equal(lines()[2], 'closed');
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void fs.exited.then((r) => (exit = r));
+  await until('echo-fs to release its state and exit', () => exit !== undefined, fs);
+  t.same(exit, { code: 0, signal: null }, 'echo-fs exits by itself once released');
+  const m = /^torn down (\{.*\}) threads (\d+) (\d+)$/m.exec(fs.output());
+  t.ok(m, `released: ${fs.output()}`);
+  if (!m) return;
+  const s = JSON.parse(m[1]!) as { finished: boolean; inUse: number; locals: number };
+  t.ok(s.finished, 'the FUSE thread left its loop');
+  t.equal(s.inUse, 0, 'every worker gave its state back');
+  t.equal(m[3], m[2], `no thread of the mount is left (${m[2]} threads before mounting, ${m[3]} after release)`);
+});
+
 t.test('libfuse comes from beside the addon, with any system libfuse hidden', async (t) => {
   const dynamic = run('readelf', ['-d', join(ADDON_DIR, 'fuse.node')]).stdout;
   t.match(dynamic, /\(NEEDED\).*\[libfuse\.so\.2\]/, 'the addon needs libfuse.so.2');
@@ -205,9 +305,9 @@ t.test('libfuse comes from beside the addon, with any system libfuse hidden', as
   const { mnt, start } = fixture(t);
   const env = { ...process.env };
   delete env.LD_LIBRARY_PATH;
-  delete env.LD_PRELOAD;
+  delete env.LD_PRELOAD; // (under test:sanitize, node children get the sanitizer runtime back: test/sanitize-preload.cjs)
   const fs = await start({ wrapper: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `${hide} exec "$@"`, 'hide-libfuse'], env });
-  t.match(fs.output(), `ready libfuse=${join(ROOT, 'vendor/fuse-native/build/Release/libfuse.so.2')}`, 'the daemon loaded the shipped libfuse');
+  t.match(fs.output(), `ready libfuse=${join(ADDON_DIR, 'libfuse.so.2')}`, 'the daemon loaded the shipped libfuse');
   // The mount lives in the child's namespace: read it from there.
   const read = run('nsenter', ['-t', String(fs.child.pid), '-m', 'cat', join(mnt, 'whoami')]);
   t.match(read.stdout, /^\d+ 0 0\n$/, 'and serves from inside its namespace');

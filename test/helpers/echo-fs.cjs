@@ -7,9 +7,16 @@
 //   /gen     native content "gen NNN" + open|rewind, 1000 lines of 16 bytes: NNN counts the renderings (opens
 //            and rewinds), so a reader sees which rendering each byte came from
 //   /failing native content at open; every rewind fails with EIO
-// Usage: node echo-fs.cjs MOUNTPOINT [--no-force]
+//   /handle-neg, /handle-min, /handle-max   open answers the handle -1, -2^31, 2^32-1; reads (through JS)
+//            return "fd=<the handle read got>"; release prints "release <path> fd=<handle>"
+//   /barrier open waits until 16 opens of it are waiting, then answers them all ("released"): 16 FUSE
+//            worker threads are busy at once, so libfuse starts more and retires some afterwards
+//   /threads fuse.threadStats() as JSON (the per-thread state of the binding)
+// Usage: node echo-fs.cjs MOUNTPOINT [--no-force] [--linger]
 // Prints "ready libfuse=<path of the libfuse this process loaded>" once mounted. SIGTERM unmounts and then
 // lets the process end by itself (nothing may hold the event loop after unmount); "unmounted" is printed.
+// With --linger it instead stays until the binding has released its native state, then prints
+// "torn down <threadStats JSON> threads <count before mount> <count now>" and exits.
 'use strict'
 const fs = require('fs')
 const path = require('path')
@@ -17,11 +24,15 @@ const Fuse = require('fuse-native')
 
 const mnt = process.argv[2]
 const force = !process.argv.includes('--no-force')
+const linger = process.argv.includes('--linger')
 const big = Buffer.from(Array.from({ length: 10000 }, (_, i) => `line ${String(i).padStart(4, '0')}\n`).join(''))
 const handles = new Map()
 let next = 1
 
-const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing'])
+const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing', '/handle-neg', '/handle-min', '/handle-max', '/barrier', '/threads'])
+const HANDLES = { '/handle-neg': -1, '/handle-min': -(2 ** 31), '/handle-max': 2 ** 32 - 1 }
+const BARRIER = 16
+let waiting = []
 let generation = 0
 const genContent = (how) => {
   const line = `gen ${String(++generation).padStart(3, '0')} ${how.padEnd(7)}\n` // 16 bytes
@@ -44,6 +55,16 @@ const ops = {
     if (p === '/native') return cb(0, 0, big)
     if (p === '/gen') return cb(0, 0, genContent('open'))
     if (p === '/failing') return cb(0, 0, Buffer.from('made at open\n'))
+    if (p in HANDLES) return cb(0, HANDLES[p])
+    if (p === '/threads') return cb(0, 0, Buffer.from(JSON.stringify(fuse.threadStats()) + '\n'))
+    if (p === '/barrier') {
+      waiting.push(cb)
+      if (waiting.length < BARRIER) return
+      const all = waiting
+      waiting = []
+      for (const release of all) release(0, 0, Buffer.from('released\n'))
+      return
+    }
     const content = p === '/big' ? big : Buffer.from(`${caller.pid} ${caller.uid} ${caller.gid}\n`)
     handles.set(next, content)
     cb(0, next++)
@@ -53,30 +74,50 @@ const ops = {
     cb(Fuse.EIO)
   },
   read (p, fd, buf, len, pos, cb) {
-    const content = handles.get(fd)
+    const content = p in HANDLES ? Buffer.from(`fd=${fd}\n`) : handles.get(fd)
     if (!content) return cb(Fuse.EBADF)
     if (pos >= content.length) return cb(0)
     cb(content.copy(buf, 0, pos, Math.min(content.length, pos + len)))
   },
   release (p, fd, cb) {
+    if (p in HANDLES) console.log(`release ${p} fd=${fd}`)
     handles.delete(fd)
     cb(0)
   }
 }
 
 const fuse = new Fuse(mnt, ops, { allowOther: true, directIo: true, entryTimeout: 0, attrTimeout: 0, force, mkdir: true })
-fuse.mount((err) => {
+const taskCount = () => fs.readdirSync('/proc/self/task').length
+let threadsBefore = 0
+// The libuv thread pool starts with the first fs call: have it running before counting.
+fs.promises.stat('/').then(() => {
+  threadsBefore = taskCount()
+  fuse.mount(mounted)
+})
+function mounted (err) {
   if (err) {
     console.error('mount failed:', err.message)
     process.exit(1)
   }
   const libfuse = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).find((f) => f && /\/libfuse\.so/.test(f))
   console.log(`ready libfuse=${libfuse ? path.resolve(libfuse) : 'none'}`)
-})
+}
 process.on('SIGTERM', () => fuse.unmount((err) => {
   if (err) {
     console.error('unmount failed:', err.message)
     process.exit(1)
   }
   console.log('unmounted')
+  if (!linger) return
+  // The FUSE thread ends once the kernel has ended the connection; the binding then joins it and releases
+  // its state on this thread. Keep the loop alive (and look) until it has.
+  // A worker that retired by itself is detached: it may still be leaving the kernel's task list just
+  // after giving its state back, so the thread count gets up to 2 s to settle.
+  let settle = 200
+  const timer = setInterval(() => {
+    const stats = fuse.threadStats()
+    if (!stats.tornDown || (taskCount() > threadsBefore && --settle > 0)) return
+    clearInterval(timer)
+    console.log(`torn down ${JSON.stringify(stats)} threads ${threadsBefore} ${taskCount()}`)
+  }, 10)
 }))
