@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerStates } from '../src/context/container-state.js';
-import { MIN_AGE_MS, ThreadCensus } from '../src/context/thread-census.js';
+import { MIN_AGE_MS, SLICE_THREADS, SYNC_THREADS, ThreadCensus } from '../src/context/thread-census.js';
 
 function scratch(t: Test): { root: string; cgroup: string; setState: (tid: number, state: string) => void; reader: CgroupReader } {
   const root = mkdtempSync(join(tmpdir(), 'lxcfs-ts-census-'));
@@ -40,34 +40,73 @@ t.test('counts R and D over the cgroup and its descendants', async (t) => {
   t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 0 }, 'a thread that exited mid-census is not counted');
 });
 
-t.test('a census is reused for MIN_AGE_MS, then counted again', async (t) => {
+t.test('a census is reused for MIN_AGE_MS; an older one answers at once and is counted again in the background', async (t) => {
   const s = scratch(t);
   let now = 1000;
-  const census = new ThreadCensus(s.reader, { now: () => now });
+  const deferred: (() => void)[] = [];
+  const census = new ThreadCensus(s.reader, { now: () => now, defer: (fn) => void deferred.push(fn) });
   t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 });
   s.setState(10, 'R');
   now += MIN_AGE_MS - 1;
   t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 }, 'still the kept census');
+  t.equal(deferred.length, 0, 'nothing to count yet');
   now += 1;
-  t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 }, 'recounted once it is MIN_AGE_MS old');
+  t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 }, 'MIN_AGE_MS old: the kept census answers at once...');
+  t.equal(deferred.length, 1, '...and a count is scheduled');
+  t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 });
+  t.equal(deferred.length, 1, 'one count at a time');
+  deferred.shift()!();
+  t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 }, 'the new count, once done');
   t.equal(census.states.size, 1);
 });
 
 t.test('an expensive census is kept longer: counting stays under 2% of a core', async (t) => {
   const s = scratch(t);
   let now = 0;
-  // the clock advances 10 ms during the count (5 thread reads at 2 ms each)
+  // the clock advances 2 ms per thread read: 5 threads, 10 ms
   const reader = s.reader;
   const readFile = reader.readFile.bind(reader);
   reader.readFile = (path: string) => (path.endsWith('/stat') && (now += 2), readFile(path));
-  const census = new ThreadCensus(reader, { now: () => now });
+  const deferred: (() => void)[] = [];
+  const census = new ThreadCensus(reader, { now: () => now, defer: (fn) => void deferred.push(fn) });
   census.statesOf(s.cgroup, 1);
   const countedAt = now;
   s.setState(10, 'R');
   now = countedAt + 499;
-  t.same(census.statesOf(s.cgroup, 1), { running: 2, blocked: 1 }, '10 ms census: kept 500 ms (50x its cost)');
+  census.statesOf(s.cgroup, 1);
+  t.equal(deferred.length, 0, '10 ms census: kept 500 ms (50x its cost)');
   now = countedAt + 500;
-  t.same(census.statesOf(s.cgroup, 1), { running: 3, blocked: 1 });
+  census.statesOf(s.cgroup, 1);
+  t.equal(deferred.length, 1, 'then counted again');
+});
+
+t.test('a big container: its first reader waits for SYNC_THREADS threads at most, the rest is counted in slices', async (t) => {
+  const s = scratch(t);
+  // process 20 with 1000 threads, all running
+  const big = join(s.root, 'cg/big');
+  mkdirSync(big, { recursive: true });
+  writeFileSync(join(big, 'cgroup.procs'), '20\n');
+  for (let i = 0; i < 1000; i++) {
+    const dir = join(s.root, 'proc/20/task', String(1000 + i));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'stat'), `${1000 + i} (busy) R 1 ${'0 '.repeat(17)}100 0\n`);
+  }
+  const deferred: (() => void)[] = [];
+  let reads = 0;
+  const readFile = s.reader.readFile.bind(s.reader);
+  s.reader.readFile = (path: string) => (reads++, readFile(path));
+  const census = new ThreadCensus(s.reader, { defer: (fn) => void deferred.push(fn) });
+  t.same(census.statesOf(big, 2), { running: SYNC_THREADS, blocked: 0 }, `the first answer counts ${SYNC_THREADS} threads`);
+  t.equal(reads, SYNC_THREADS, 'and reads no more while its reader waits');
+  let slices = 0;
+  while (deferred.length > 0) {
+    const before = reads;
+    deferred.shift()!();
+    t.ok(reads - before <= SLICE_THREADS, `a slice reads at most ${SLICE_THREADS} threads (${reads - before})`);
+    slices++;
+  }
+  t.equal(slices, Math.ceil(1000 / SLICE_THREADS));
+  t.same(census.statesOf(big, 2), { running: 1000, blocked: 0 }, 'then all 1000');
 });
 
 t.test('the census of a removed cgroup goes with it, at the next new container', async (t) => {

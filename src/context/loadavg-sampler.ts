@@ -27,6 +27,8 @@ import { threadsUnder, type ThreadRef } from './tasks.js';
 export const THREADS_PER_SLICE = 256;
 /** Threads counted per container and tick (a container cannot make a tick unbounded). */
 export const MAX_THREADS_PER_CONTAINER = 20_000;
+/** Threads counted while a container's first reader waits (the next tick counts them all). */
+export const SYNC_THREADS = 512;
 /** A container nobody has read /proc/loadavg of for this long is no longer sampled (its state is kept). */
 export const IDLE_AFTER_MS = 120_000;
 /** At most this many missed ticks are caught up (~2.8 h: by then every average has converged). */
@@ -222,11 +224,15 @@ export class LoadavgSampler {
     if (thread.tid > c.newest) c.newest = thread.tid;
   }
 
-  /** Count the entry's threads now without folding (a first read, or a read after a gap). */
+  /**
+   * Count the entry's threads now without folding (a first read, or a read after a gap), while its
+   * reader waits: at most SYNC_THREADS of them (the next tick counts them all, in slices).
+   */
   private countNow(entry: Tracked): void {
-    const c = { entry, threads: threadsUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER, this.reader.procRoot), index: 0, running: 0, active: 0, newest: 0 };
-    for (const thread of c.threads) this.countThread(c, thread);
-    this.record(entry, c.running, c.threads.length, c.newest);
+    const threads = threadsUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER, this.reader.procRoot);
+    const c = { entry, threads, index: 0, running: 0, active: 0, newest: 0 };
+    for (const thread of threads.slice(0, SYNC_THREADS)) this.countThread(c, thread);
+    this.record(entry, c.running, threads.length, c.newest);
   }
 
   private record(entry: Tracked, running: number, total: number, newest: number): void {

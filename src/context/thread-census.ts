@@ -1,40 +1,55 @@
 // procs_running / procs_blocked for a container's /proc/stat: its threads in state R and D. Counting reads
 // one /proc/<pid>/task/<tid>/stat per thread (a few µs each here; not /proc/<tid>/stat, which for a thread
-// that is not its process's leader sums the whole thread group: O(threads) per read), on the one thread that serves every container,
-// so a container of 4000 threads would cost 40 ms per read of /proc/stat and readers in a loop would
-// stall everyone. A census is therefore reused for a while: at least MIN_AGE_MS, and longer when it was
-// expensive (COST_FACTOR times what it took), which keeps the counting below 1/COST_FACTOR of one core
-// whatever the container's size or its readers do. The kernel's own figures are instantaneous, but the
-// tools that show them (vmstat, top, sar) sample every second or more: a census half a second old is
-// what they would have seen a moment before.
+// that is not its process's leader sums the whole thread group: O(threads) per read), on the one thread
+// that serves every container. So the count never holds that thread for long:
+//
+// - a census is reused for a while: at least MIN_AGE_MS, and longer when it was expensive (COST_FACTOR
+//   times what it took), which keeps counting below 1/COST_FACTOR of one core whatever the container's
+//   size or its readers do;
+// - an old census is still answered at once, and counted again in the background, in slices of at most
+//   SLICE_THREADS thread reads run from setImmediate (stale-while-revalidate): a read of a container with
+//   thousands of threads never waits for its count, nor does anyone else's;
+// - only a container's first census is counted while its reader waits, and only up to SYNC_THREADS
+//   threads (the rest is counted in the background and replaces it).
+//
+// The kernel's own figures are instantaneous, but the tools that show them (vmstat, top, sar) sample every
+// second or more: a census half a second old is what they would have seen a moment before.
 //
 // Censuses are kept in the daemon's ContainerStates, keyed by cgroup directory, so they go when the
 // cgroup goes.
 
 import type { CgroupReader } from 'node-cgroups-parser';
+import { parseProcStat } from 'node-cgroups-parser';
 import type { ThreadStates } from '../contract.js';
 import { threadStateKind } from '../kernel.js';
 import { ContainerStates } from './container-state.js';
-import { parseProcStat } from 'node-cgroups-parser';
 import { threadsUnder, type ThreadRef } from './tasks.js';
 
 export interface CensusOptions {
-  /** a census younger than this is reused (0: never reuse, for tests) */
+  /** a census younger than this is reused (0: never reuse and count everything at once, for tests) */
   minAgeMs?: number;
   now?: () => number;
   /** where censuses are kept (the daemon's store); a private one by default */
   states?: ContainerStates;
+  /** run fn soon, after pending I/O (default: setImmediate) */
+  defer?: (fn: () => void) => void;
 }
 
-/** Bound on the threads read per census: a huge container cannot make one read arbitrarily slow. */
+/** Bound on the threads read per census: a huge container cannot make one census unbounded. */
 export const MAX_COUNTED_TASKS = 4096;
 export const MIN_AGE_MS = 500;
+/** Threads counted while a container's first reader waits. */
+export const SYNC_THREADS = 512;
+/** Threads read per background slice. */
+export const SLICE_THREADS = 256;
 const COST_FACTOR = 50;
 const NAME = 'thread-census';
 
 interface Census extends ThreadStates {
   at: number;
   validMs: number;
+  /** a background count is under way */
+  refreshing: boolean;
 }
 
 /** R and D threads among `threads`, reading each one's own stat (a thread that exited counts as neither). */
@@ -50,22 +65,55 @@ export function countThreadStates(reader: CgroupReader, threads: readonly Thread
 export class ThreadCensus {
   private readonly minAgeMs: number;
   private readonly now: () => number;
+  private readonly defer: (fn: () => void) => void;
   readonly states: ContainerStates;
 
   constructor(private readonly reader: CgroupReader, options: CensusOptions = {}) {
     this.minAgeMs = options.minAgeMs ?? MIN_AGE_MS;
     this.now = options.now ?? (() => performance.now());
+    this.defer = options.defer ?? ((fn) => void setImmediate(fn));
     this.states = options.states ?? new ContainerStates({ now: this.now });
   }
 
-  /** R and D threads of the cgroup `dir` and its descendants. */
+  /** R and D threads of the cgroup `dir` and its descendants, as last counted (see the top of this file). */
   statesOf(dir: string, version: 1 | 2): ThreadStates {
-    const start = this.now();
+    if (this.minAgeMs <= 0) return countThreadStates(this.reader, threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot));
+    const now = this.now();
     const kept = this.states.get(dir, NAME) as Census | undefined;
-    if (kept && start - kept.at < kept.validMs) return { running: kept.running, blocked: kept.blocked };
-    const counts = countThreadStates(this.reader, threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot));
+    if (kept) {
+      if (now - kept.at >= kept.validMs && !kept.refreshing) this.refresh(dir, version, kept);
+      return { running: kept.running, blocked: kept.blocked };
+    }
+    const threads = threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot);
+    const counts = countThreadStates(this.reader, threads.slice(0, SYNC_THREADS));
     const end = this.now();
-    if (this.minAgeMs > 0) this.states.set(dir, dir, NAME, { ...counts, at: end, validMs: Math.max(this.minAgeMs, COST_FACTOR * (end - start)) } satisfies Census);
+    const census: Census = { ...counts, at: end, validMs: Math.max(this.minAgeMs, COST_FACTOR * (end - now)), refreshing: false };
+    this.states.set(dir, dir, NAME, census);
+    if (threads.length > SYNC_THREADS) this.refresh(dir, version, census, threads); // the rest, in the background
     return counts;
+  }
+
+  /** Count `dir` again in slices; the kept census answers meanwhile and is replaced at the end. */
+  private refresh(dir: string, version: 1 | 2, census: Census, listed?: ThreadRef[]): void {
+    census.refreshing = true;
+    let spent = 0; // ms the slices held the thread, for the reuse period
+    const threads = listed ?? threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot);
+    const counts: ThreadStates = { running: 0, blocked: 0 };
+    let index = 0;
+    const slice = () => {
+      const sliceStart = this.now();
+      const end = Math.min(threads.length, index + SLICE_THREADS);
+      const part = countThreadStates(this.reader, threads.slice(index, end));
+      counts.running += part.running;
+      counts.blocked += part.blocked;
+      index = end;
+      spent += this.now() - sliceStart;
+      if (index < threads.length) return this.defer(slice);
+      // Replace the census only if it is still the kept one (the cgroup may have gone meanwhile).
+      if (this.states.get(dir, NAME) === census) {
+        Object.assign(census, counts, { at: this.now(), validMs: Math.max(this.minAgeMs, COST_FACTOR * spent), refreshing: false });
+      }
+    };
+    this.defer(slice);
   }
 }

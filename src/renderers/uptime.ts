@@ -19,7 +19,7 @@ import { USER_HZ } from '../kernel.js';
 import { collectCpuView, visibleCpus, type CpuView } from './cpu-view.js';
 
 /** Processes summed on a container's first render (bounded: a huge container costs one read each). */
-export const MAX_COUNTED_PROCESSES = 4096;
+export const MAX_COUNTED_PROCESSES = 1024;
 
 export interface UptimeState {
   v: 1;
