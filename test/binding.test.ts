@@ -3,14 +3,17 @@
 // process must never read its own mount; every reader here is another process. Covered: the caller
 // context (pid = thread id, uid, gid) handed to each handler, whole reads of st_size-0 files under
 // direct_io, file handles from JS, the reuse of per-thread state, libfuse loaded from beside the addon,
-// unmount and stale-mount recovery without fusermount, and the release of the native state after unmount.
+// unmount and stale-mount recovery without fusermount, the release of the native state after unmount, and
+// sd_notify and flock (sd-notify.c).
 // Under `npm run test:sanitize`, FUSE_NATIVE_ADDON names the sanitizer build, which echo-fs then loads.
 
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import Fuse from 'fuse-native';
+import { closeSync, existsSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cleanup, mountsAt, ROOT, run, scratchDir } from './helpers/daemon.js';
+import { startNotifySocket } from './helpers/notify-socket.js';
 
 const ECHO_FS = join(ROOT, 'test/helpers/echo-fs.cjs');
 const PKG = join(ROOT, 'node_modules/fuse-native'); // the installed copy (a link to vendor/fuse-native)
@@ -349,4 +352,31 @@ t.test('unmount without fusermount: SIGTERM, Fuse.unmount of a stale mount, opts
   t.match(run('cat', [join(mnt, 'whoami')]).stdout, /^\d+ 0 0\n$/, 'force: serving');
   t.same(await stop(forced), { code: 0, signal: null });
   t.same(mountsAt(mnt), []);
+});
+
+t.test('sdNotify: one datagram with descriptors attached; flock: never blocks', async (t) => {
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir));
+  const socket = await startNotifySocket(join(dir, 'notify.sock'));
+  t.teardown(() => socket.close());
+  const file = join(dir, 'passed');
+  writeFileSync(file, '');
+  const fd = openSync(file, 'r');
+  t.teardown(() => closeSync(fd));
+  t.equal(Fuse.sdNotify('FDSTORE=1\nFDNAME=test', [fd], socket.name), 0);
+  const got = await socket.waitFor((m) => m.state.FDSTORE === '1');
+  t.same(got.message, { state: { FDSTORE: '1', FDNAME: 'test' }, fds: [file] }, 'the receiver got the same open file');
+  t.equal(Fuse.sdNotify('READY=1', [], join(dir, 'nobody.sock')), 'ENOENT');
+  t.equal(Fuse.sdNotify('READY=1', [], ''), null, 'no socket: nothing to tell');
+  t.equal(Fuse.sdNotify('READY=1', [], 'vsock:2:1234'), 'EAFNOSUPPORT');
+  t.equal(Fuse.sdNotify('READY=1', Array.from({ length: 17 }, () => fd), socket.name), 'E2BIG');
+
+  const a = openSync(file, 'r');
+  const b = openSync(file, 'r');
+  t.teardown(() => (closeSync(a), closeSync(b)));
+  t.equal(Fuse.flock(a, 'exclusive'), true);
+  t.equal(Fuse.flock(b, 'shared'), false, 'another open file: refused at once, not waited for');
+  t.equal(Fuse.flock(a, 'unlock'), true);
+  t.equal(Fuse.flock(b, 'exclusive'), true);
+  t.throws(() => Fuse.flock(-1, 'exclusive'), { code: 'EBADF' });
 });

@@ -152,18 +152,23 @@ t.test('lifecycle: SIGTERM unmounts, SIGKILL leaves a stale mount the next start
   const second = await startDaemon({ dir, mountpoint: join(dir, 'other'), waitReady: false });
   const refused = await second.exited;
   t.equal(refused.code, 1, 'a second daemon with the same pid file refuses to start');
-  t.match(second.stderr(), /held by running lxcfs-ts/);
+  t.match(second.stderr(), /is locked by running lxcfs-ts \(pid \d+\)/);
 
   const stopped = await first.stop();
   t.equal(stopped.code, 0, 'exit 0 on SIGTERM');
   t.same(mountsAt(mountpoint), [], 'no mount left');
   t.notOk(existsSync(first.pidfile), 'pid file removed');
+  t.notOk(existsSync(first.pidfile.replace(/\.pid$/, '.status.json')), 'status file removed');
+  t.match(run(process.execPath, [MAIN, 'status', '-p', first.pidfile]).stderr, /no pid file/);
 
   const killed = await startDaemon({ dir, mountpoint });
   killed.child.kill('SIGKILL');
   await killed.exited;
   t.equal(mountsAt(mountpoint).length, 1, 'SIGKILL leaves the mount');
   t.throws(() => statSync(mountpoint), { code: 'ENOTCONN' }, 'stale: Transport endpoint is not connected');
+  const dead = run(process.execPath, [MAIN, 'status', '-p', killed.pidfile]);
+  t.equal(dead.code, 1, 'status: a killed daemon is not running');
+  t.match(dead.stderr, new RegExp(`not running: no process holds the lock of pid file .* \\(it names pid ${killed.child.pid}, a daemon that was killed\\)`));
 
   const recovered = await startDaemon({ dir, mountpoint });
   t.ok(recovered.logs().some((l) => /stale mount/.test(String(l.msg))), 'recovery logged');

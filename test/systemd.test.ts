@@ -1,11 +1,13 @@
 // systemd/lxcfs-ts.service: systemd's own verifier accepts it, it has what an upgrade-friendly FUSE daemon
-// needs, and its readiness wait (ExecStartPost) really waits for the mount. Nothing is installed on the
+// needs, and the daemon speaks Type=notify (READY=1 once served, STATUS, WATCHDOG, RELOADING, STOPPING) to
+// a stand-in notify socket (helpers/notify-socket.py). Nothing is installed on the
 // machine: the unit is verified as a temp copy whose ExecStart points at a temp "/usr/local/bin".
 
 import t from 'tap';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, MAIN, ROOT, run, scratchDir, startDaemon } from './helpers/daemon.js';
+import { startNotifySocket } from './helpers/notify-socket.js';
 
 const UNIT = readFileSync(join(ROOT, 'systemd/lxcfs-ts.service'), 'utf8');
 const directive = (name: string) => UNIT.split('\n').filter((l) => l.startsWith(`${name}=`)).map((l) => l.slice(name.length + 1));
@@ -53,7 +55,8 @@ t.test('the installed bin works through a symlink', async (t) => {
 t.test('the unit\'s contract', async (t) => {
   t.same(directive('ExecStart'), ['/usr/local/bin/lxcfs-ts /var/lib/lxcfs']);
   t.same(directive('ExecStartPre'), ['/bin/mkdir -p /var/lib/lxcfs']);
-  t.same(directive('Type'), ['simple']);
+  t.same(directive('Type'), ['notify'], 'ready when the daemon says READY=1, i.e. once the files are served');
+  t.same(directive('NotifyAccess'), ['main']);
   t.same(directive('ExecReload'), ['/bin/kill -USR1 $MAINPID'], 'reload = SIGUSR1 to the daemon, never a restart');
   t.same(directive('KillMode'), ['process']);
   t.same(directive('Restart'), ['on-failure']);
@@ -64,32 +67,79 @@ t.test('the unit\'s contract', async (t) => {
   t.same(directive('OOMScoreAdjust'), ['-1000']);
   t.same(directive('Delegate'), ['yes']);
   t.same(directive('WantedBy'), ['multi-user.target']);
-  t.equal(directive('ExecStartPost').length, 1);
+  t.same(directive('ExecStartPost'), [], 'no polling for readiness');
 });
 
-t.test('ExecStartPost waits for the files to be served', async (t) => {
-  const script = /^\/bin\/sh -c '(.*)'$/.exec(directive('ExecStartPost')[0] ?? '')?.[1];
-  if (script === undefined) return t.fail('ExecStartPost is not /bin/sh -c \'...\'');
-  t.match(script, /seq 100\b.*sleep 0\.1/, 'bounded: 100 x 0.1 s');
+t.test('Type=notify: READY=1 once the files are served, STATUS, watchdog pings, RELOADING, STOPPING', async (t) => {
   const dir = scratchDir();
   const mountpoint = join(dir, 'mnt');
   t.teardown(() => cleanup(dir, mountpoint));
-  const at = (mp: string, tries: number) => script.replaceAll('/var/lib/lxcfs', mp).replace('seq 100', `seq ${tries}`);
+  const socket = await startNotifySocket(`@lxcfs-ts-test-notify-${process.pid}`, join(mountpoint, 'proc/meminfo'));
+  t.teardown(() => socket.close());
+  // WATCHDOG_USEC as systemd sets it for WatchdogSec=100ms; WATCHDOG_PID is set after the fork, so it is
+  // left out here (the daemon then takes the watchdog as its own, as sd_watchdog_enabled(3) does).
+  const daemon = await startDaemon({ dir, mountpoint, waitReady: false, env: { NOTIFY_SOCKET: socket.name, WATCHDOG_USEC: '100000' } });
+  t.teardown(() => daemon.stop());
 
-  let started = Date.now();
-  const none = run('sh', ['-c', at(mountpoint, 5)]);
-  t.not(none.code, 0, 'nothing served: fails');
-  t.ok(Date.now() - started < 3000, `quickly, after its (shortened, 0.5 s) bound: ${Date.now() - started} ms`);
-  t.match(none.stderr, /not served/);
+  const ready = await socket.waitFor((m) => m.state.READY === '1');
+  t.equal(ready.message.exists, true, 'READY=1 arrived when /proc/meminfo was already served');
+  t.equal(ready.message.state.MAINPID, String(daemon.child.pid));
+  t.match(ready.message.state.STATUS, new RegExp(`^serving ${mountpoint} \\(cgroup (v1|v2|hybrid), renderers \\d+\\.\\d+\\.\\d+\\)$`));
+  t.notOk(socket.messages.slice(0, ready.index).some((m) => m.state.READY), 'one READY=1 at start');
 
-  // Started together with the daemon, as systemd does: it waits until the mount answers.
-  const daemon = await startDaemon({ dir, mountpoint, waitReady: false });
-  started = Date.now();
-  const served = run('sh', ['-c', at(mountpoint, 100)]);
-  t.equal(served.code, 0, `served: returns 0 (${Date.now() - started} ms) ${served.stderr}`);
-  t.ok(run('sh', ['-c', `[ -e ${mountpoint}/proc/meminfo ]`]).code === 0, 'and the files are there');
-  await daemon.stop();
+  // Watchdog: pings keep coming after READY (three of them, in order, not a rate).
+  let from = ready.index;
+  for (let i = 0; i < 3; i++) from = (await socket.waitFor((m) => m.state.WATCHDOG === '1', from + 1)).index;
+  t.pass('WATCHDOG=1 pings after READY=1');
 
-  // After a stop the wait fails again (the daemon unmounted).
-  t.not(run('sh', ['-c', at(mountpoint, 3)]).code, 0, 'stopped: fails again');
+  // SIGUSR1: RELOADING=1 (with the monotonic clock, as systemd ≥ 253 wants), then READY=1 again.
+  daemon.child.kill('SIGUSR1');
+  const reloading = await socket.waitFor((m) => m.state.RELOADING === '1', from + 1);
+  t.match(reloading.message.state.MONOTONIC_USEC, /^\d+$/);
+  const readyAgain = await socket.waitFor((m) => m.state.READY === '1', reloading.index + 1);
+  t.match(readyAgain.message.state.STATUS, /^serving /);
+
+  // SIGUSR2 says so in STATUS.
+  daemon.child.kill('SIGUSR2');
+  await socket.waitFor((m) => /passthrough: host files/.test(m.state.STATUS ?? ''), readyAgain.index + 1);
+
+  const stopped = daemon.stop();
+  const stopping = await socket.waitFor((m) => m.state.STOPPING === '1', readyAgain.index + 1);
+  t.equal((await stopped).code, 0);
+  t.notOk(socket.messages.slice(stopping.index + 1).some((m) => m.state.WATCHDOG), 'no watchdog ping after STOPPING=1');
+});
+
+t.test('Type=notify: a start that fails says why in STATUS and never sends READY=1', async (t) => {
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'mnt');
+  t.teardown(() => cleanup(dir, mountpoint));
+  mkdirSync(mountpoint);
+  writeFileSync(join(mountpoint, 'data'), 'not a placeholder\n');
+  const socket = await startNotifySocket(join(dir, 'notify.sock'));
+  t.teardown(() => socket.close());
+  const daemon = await startDaemon({ dir, mountpoint, waitReady: false, env: { NOTIFY_SOCKET: socket.name } });
+  t.equal((await daemon.exited).code, 1);
+  const failed = await socket.waitFor((m) => m.state.STATUS !== undefined);
+  t.match(failed.message.state.STATUS, /^failed: .*not empty/);
+  t.notOk(socket.messages.some((m) => m.state.READY), 'no READY=1');
+});
+
+t.test('without NOTIFY_SOCKET nothing is sent and nothing is logged about it', async (t) => {
+  const daemon = await startDaemon({ env: { NOTIFY_SOCKET: '' } });
+  t.teardown(() => cleanup(daemon.dir, daemon.mountpoint));
+  t.equal((await daemon.stop()).code, 0);
+  t.notOk(daemon.logs().some((l) => /sd_notify/.test(String(l.msg))));
+});
+
+t.test('a notify socket that went away: logged once, the daemon serves on', async (t) => {
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir, join(dir, 'mnt')));
+  const daemon = await startDaemon({ dir, env: { NOTIFY_SOCKET: join(dir, 'nobody-listens.sock'), WATCHDOG_USEC: '50000' } });
+  daemon.child.kill('SIGUSR1');
+  while (!daemon.logs().some((l) => /SIGUSR1/.test(String(l.msg)))) await new Promise((r) => setTimeout(r, 20));
+  t.match(run('cat', [join(daemon.mountpoint, 'proc/meminfo')]).stdout, /^MemTotal:/);
+  const failures = daemon.logs().filter((l) => l.msg === 'sd_notify failed');
+  t.equal(failures.length, 1, 'one warning, not one per ping');
+  t.equal(failures[0]?.errno, 'ENOENT');
+  t.equal((await daemon.stop()).code, 0);
 });

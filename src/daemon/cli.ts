@@ -31,7 +31,8 @@ render prints what process PID (default: the render command itself) would read
 from FILE (e.g. proc/meminfo or /proc/meminfo), without a mount: a first read
 (with -l, load averages start at 0, as for a container read the first time).
 status prints the running daemon's pid, mountpoint, renderer version and hash,
-reload count and last reload failure (from PIDFILE's .status.json beside it).
+reload count and last reload failure (from PIDFILE's .status.json beside it),
+or says no daemon runs: whether one does is the lock on PIDFILE.
 reattach replaces the bind mounts running containers hold of a dead lxcfs-ts
 mount (a daemon that stopped, crashed or was killed) with binds of the live one
 on MOUNTPOINT, in place (Linux 5.2+). The daemon does this once when it starts.
@@ -66,6 +67,9 @@ Accepted for LXCFS compatibility, with a note in the log at start:
       --enable-cgroup     no cgroupfs under MOUNTPOINT/cgroup (LXCFS 6.0 only)
       --enable-psi-poll   pressure files are read-only: PSI triggers are not
                           supported
+
+Under systemd (NOTIFY_SOCKET set; Type=notify) it says READY=1 once the files
+are served, keeps STATUS= current, and pings WATCHDOG=1 when WatchdogSec= is set.
 
 Signals: SIGTERM/SIGINT unmount and exit 0; SIGUSR1 reloads the renderers
 (dist/renderers.cjs) without unmounting, keeping the old ones if the new bundle

@@ -17,7 +17,8 @@ import { prepareMountpoint } from './mountpoint.js';
 import { reattachAll, type ReattachResult } from './reattach.js';
 import { acquirePidfile, type PidfileResult } from './pidfile.js';
 import { RendererLoader, type LoadedRenderers } from './renderer-loader.js';
-import { statusPathFor, writeStatus, type DaemonStatus } from './status.js';
+import { SystemdNotifier } from './systemd-notify.js';
+import { removeStatus, statusPathFor, writeStatus, type DaemonStatus } from './status.js';
 
 export type StartResult = { ok: true } | { ok: false; message: string };
 
@@ -42,6 +43,7 @@ export class Daemon {
   constructor(
     readonly options: DaemonOptions,
     private readonly log: Logger,
+    private readonly systemd: SystemdNotifier = new SystemdNotifier(log),
   ) {
     this.sampler = options.enableLoadavg ? new LoadavgSampler(this.reader, { intervalMs: loadavgIntervalMs() }) : undefined;
     this.logOnce = onceLogger(log);
@@ -54,6 +56,7 @@ export class Daemon {
     if (!pidfile.ok) return { ok: false, message: pidfile.message };
     this.pidfile = pidfile;
     const fail = (message: string): StartResult => {
+      this.systemd.status(`failed: ${message}`);
       pidfile.release();
       this.pidfile = undefined;
       return { ok: false, message };
@@ -137,6 +140,7 @@ export class Daemon {
       },
       'serving',
     );
+    this.systemd.ready(this.servingStatus());
     if (options.reattach) void this.reattach();
     return { ok: true };
   }
@@ -149,7 +153,9 @@ export class Daemon {
     try {
       const { results } = await reattachAll(reattachHelper(), this.options.mountpoint);
       logReattach(this.log, results);
-      this.reattachedMounts += results.reduce((n, r) => n + r.reattached.length, 0);
+      const mounts = results.reduce((n, r) => n + r.reattached.length, 0);
+      this.reattachedMounts += mounts;
+      if (mounts > 0) this.systemd.status(`${this.servingStatus()}; re-attached ${mounts} mounts in ${results.filter((r) => r.reattached.length > 0).length} containers`);
       return results;
     } catch (err) {
       this.log.error({ err }, 're-attach pass failed');
@@ -161,6 +167,7 @@ export class Daemon {
   reload(): void {
     const { service, host, status, log } = this;
     if (!service || !host || !status) return;
+    this.systemd.reloading();
     this.resolver.prune();
     this.kept.sweep();
     const kept = service.prune();
@@ -187,6 +194,7 @@ export class Daemon {
       log.info({ reloads: status.reloads, ...status.renderers }, 'renderers reloaded');
     }
     this.saveStatus();
+    this.systemd.ready(this.servingStatus());
   }
 
   /** SIGUSR2: serve every file from the host as it is (LXCFS's "non-virtualization mode"), or stop. */
@@ -197,6 +205,7 @@ export class Daemon {
     host.flushRenderCache();
     status.passthrough = service.passthrough;
     this.saveStatus();
+    this.systemd.status(this.servingStatus());
     log.warn({ passthrough: service.passthrough }, service.passthrough ? 'SIGUSR2: serving host files (virtualization off)' : 'SIGUSR2: virtualization back on');
   }
 
@@ -204,6 +213,7 @@ export class Daemon {
   stop(signal?: NodeJS.Signals): Promise<number> {
     this.stopping ??= (async () => {
       this.log.info({ signal }, 'unmounting');
+      this.systemd.stopping();
       this.sampler?.stop();
       this.metricsServer?.close();
       let code = 0;
@@ -214,11 +224,23 @@ export class Daemon {
         code = 1;
       }
       this.kept.closeAll();
+      if (this.status) removeStatus(statusPathFor(this.options.pidfile));
       this.pidfile?.release();
       this.log.info({ code }, 'stopped');
       return code;
     })();
     return this.stopping;
+  }
+
+  /** systemd's STATUS= line: what is served, by which renderers, and the last reload failure if any. */
+  private servingStatus(): string {
+    const { status } = this;
+    if (!status) return 'starting';
+    return [
+      `serving ${this.options.mountpoint} (cgroup ${this.reader.layout.kind}, renderers ${status.renderers.version})`,
+      ...(status.passthrough ? ['passthrough: host files'] : []),
+      ...(status.lastReloadError ? [`last reload failed: ${status.lastReloadError.message.split('\n')[0]}`] : []),
+    ].join('; ');
   }
 
   /** The host files the renderers serve stay open for the daemon's life (re-read with pread). */

@@ -1,7 +1,9 @@
 // What a user can ask a running daemon without reading its logs: `lxcfs-ts status` reads the status file
-// the daemon rewrites at start and after every reload, next to its pid file.
+// the daemon rewrites at start and after every reload, next to its pid file, once the pid file's lock says
+// a daemon runs. A clean stop removes the status file; a killed daemon's is ignored.
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { pidfileHolder } from './pidfile.js';
 
 export interface DaemonStatus {
   pid: number;
@@ -28,20 +30,24 @@ export function writeStatus(path: string, status: DaemonStatus): void {
   renameSync(tmp, path);
 }
 
+/** Removed on a clean stop; a missing file is fine. */
+export function removeStatus(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // never written, or gone
+  }
+}
+
 export type StatusReport = { ok: true; text: string } | { ok: false; message: string };
 
 export function readStatus(pidfile: string): StatusReport {
-  let pid: number;
-  try {
-    pid = Number.parseInt(readFileSync(pidfile, 'utf8'), 10);
-  } catch {
-    return { ok: false, message: `no pid file ${pidfile}: is lxcfs-ts running (with this --pidfile)?` };
+  const holder = pidfileHolder(pidfile);
+  if (!holder.running) {
+    if (!holder.exists) return { ok: false, message: `no pid file ${pidfile}: is lxcfs-ts running (with this --pidfile)?` };
+    return { ok: false, message: `not running: no process holds the lock of pid file ${pidfile}${holder.pid ? ` (it names pid ${holder.pid}, a daemon that was killed)` : ''}` };
   }
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return { ok: false, message: `pid file ${pidfile} names pid ${pid}, which is not running` };
-  }
+  const pid = holder.pid ?? 0;
   let status: DaemonStatus;
   try {
     status = JSON.parse(readFileSync(statusPathFor(pidfile), 'utf8')) as DaemonStatus;

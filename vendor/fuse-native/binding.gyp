@@ -11,7 +11,8 @@
     "sources": [
       "fuse-native.c",
       "render-cache.c",
-      "locals-pool.c"
+      "locals-pool.c",
+      "sd-notify.c"
     ],
     "cflags": [
       "-g",

@@ -27,6 +27,8 @@
 
 #include "render-cache.h"
 #include "locals-pool.h"
+#include "sd-notify.h"
+#include <sys/file.h>
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 
@@ -132,6 +134,10 @@ static const uint32_t op_mkdir = 32;
 static const uint32_t op_rmdir = 33;
 
 static const uint32_t mnt_detach = MNT_DETACH;
+static const uint32_t lock_sh = LOCK_SH;
+static const uint32_t lock_ex = LOCK_EX;
+static const uint32_t lock_nb = LOCK_NB;
+static const uint32_t lock_un = LOCK_UN;
 
 // Data structures
 
@@ -1443,6 +1449,26 @@ NAPI_METHOD(fuse_native_umount2) {
   NAPI_RETURN_INT32(res)
 }
 
+// lxcfs-ts: sd_notify(3) for systemd readiness, watchdog and status (sd-notify.c). Arguments: the socket
+// name ($NOTIFY_SOCKET), the state lines, and a Buffer of int32 descriptors (may be empty). Returns 0 or errno.
+NAPI_METHOD(fuse_native_sd_notify) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_UTF8(socket_path, 1024, 0);
+  NAPI_ARGV_BUFFER_CAST(int32_t *, fds, 2);
+  NAPI_ARGV_UTF8_MALLOC(state, 1); // last: a throwing macro after it would leak it
+  int res = lxcfs_sd_notify(socket_path, state, (const int *) fds, fds_len / sizeof(int32_t));
+  free(state);
+  NAPI_RETURN_INT32(res)
+}
+
+// lxcfs-ts: flock(2) for the locked pid file (sd-notify.c). Returns 0 or errno (EWOULDBLOCK: held elsewhere).
+NAPI_METHOD(fuse_native_flock) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_INT32(fd, 0);
+  NAPI_ARGV_INT32(operation, 1);
+  NAPI_RETURN_INT32(lxcfs_flock(fd, operation))
+}
+
 NAPI_INIT() {
   const napi_node_version* version;
   assert(napi_get_node_version(env, &version) == napi_ok);
@@ -1461,6 +1487,12 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_sweep)
   NAPI_EXPORT_UINT32(mnt_detach)
+  NAPI_EXPORT_FUNCTION(fuse_native_sd_notify)
+  NAPI_EXPORT_FUNCTION(fuse_native_flock)
+  NAPI_EXPORT_UINT32(lock_sh)
+  NAPI_EXPORT_UINT32(lock_ex)
+  NAPI_EXPORT_UINT32(lock_nb)
+  NAPI_EXPORT_UINT32(lock_un)
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)
   NAPI_EXPORT_FUNCTION(fuse_native_signal_init)

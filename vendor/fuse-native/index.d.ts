@@ -197,6 +197,18 @@ declare class Fuse {
    * lxcfs-ts mount, read as "ROOT\tTARGET" lines on stdin, to the live mount on MOUNTPOINT.
    */
   static readonly reattachHelper: string;
+  /**
+   * lxcfs-ts patch (PATCHES.md 18): sd_notify(3). Sends `state` (newline-separated KEY=VALUE lines) as one
+   * datagram to `socket` (default $NOTIFY_SOCKET: a path or "@abstract"), `fds` attached as SCM_RIGHTS.
+   * Returns 0 when sent, an errno name ("ECONNREFUSED"…) when not, null when there is no socket.
+   */
+  static sdNotify(state: string, fds?: readonly number[], socket?: string): 0 | string | null;
+  /**
+   * lxcfs-ts patch (PATCHES.md 18): flock(2) on `fd`, never blocking. Returns true when the lock was taken
+   * (or released), false when another open file description holds a conflicting one. Throws (with `code`)
+   * on any other error.
+   */
+  static flock(fd: number, mode: 'exclusive' | 'shared' | 'unlock'): boolean;
   static renderCache(ttlMs: number): Fuse.RenderCacheStats;
   static renderCacheStats(): Fuse.RenderCacheStats;
   /** Drop expired render-cache entries now (each holds a namespace fd); returns how many remain. */

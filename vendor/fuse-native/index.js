@@ -322,6 +322,30 @@ class Fuse extends Nanoresource {
     return path.join(__dirname, 'build', 'Release', 'lxcfs-ts-reattach')
   }
 
+  // lxcfs-ts (PATCHES.md 18): sd_notify(3). Sends `state` ("READY=1\nSTATUS=…") to $NOTIFY_SOCKET (or
+  // `socket`), with `fds` as SCM_RIGHTS. Returns 0, an errno name on failure, or null when there is no
+  // notify socket (not started by systemd): callers treat null as "nothing to tell".
+  static sdNotify (state, fds = [], socket = process.env.NOTIFY_SOCKET) {
+    if (!socket) return null
+    const buf = Buffer.from(Int32Array.from(fds).buffer)
+    const errno = binding.fuse_native_sd_notify(socket, String(state), buf)
+    return errno === 0 ? 0 : (ERRNO_NAMES.get(-errno) || 'E' + errno)
+  }
+
+  // lxcfs-ts (PATCHES.md 18): flock(2) on an open fd, never blocking. mode: 'exclusive' | 'shared' |
+  // 'unlock'. Returns true when taken (or released), false when another open file holds a conflicting lock;
+  // throws on any other error (EBADF…).
+  static flock (fd, mode) {
+    const op = mode === 'unlock' ? binding.lock_un : (mode === 'shared' ? binding.lock_sh : binding.lock_ex) | binding.lock_nb
+    const errno = binding.fuse_native_flock(fd, op)
+    if (errno === 0) return true
+    const code = ERRNO_NAMES.get(-errno) || 'E' + errno
+    if (code === 'EWOULDBLOCK' || code === 'EAGAIN') return false
+    const err = new Error(`flock failed: ${code}`)
+    err.code = code
+    throw err
+  }
+
   // lxcfs-ts (PATCHES.md 11): the render cache. ttlMs 0 = off; every call empties it.
   static renderCache (ttlMs) {
     const ms = Number.isInteger(ttlMs) && ttlMs >= 0 && ttlMs <= 60000 ? ttlMs : 0
