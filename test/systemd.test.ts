@@ -1,12 +1,13 @@
 // systemd/lxcfs-ts.service: systemd's own verifier accepts it, it has what an upgrade-friendly FUSE daemon
-// needs, and the daemon speaks Type=notify (READY=1 once served, STATUS, WATCHDOG, RELOADING, STOPPING) to
+// needs, its commands do what they say when run against a real daemon, and the daemon speaks Type=notify (READY=1 once served, STATUS, WATCHDOG, RELOADING, STOPPING) to
 // a stand-in notify socket (helpers/notify-socket.py). Nothing is installed on the
 // machine: the unit is verified as a temp copy whose ExecStart points at a temp "/usr/local/bin".
 
 import t from 'tap';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, MAIN, ROOT, run, scratchDir, startDaemon } from './helpers/daemon.js';
+import { cleanup, MAIN, mountsAt, ROOT, run, scratchDir, startDaemon } from './helpers/daemon.js';
 import { startNotifySocket } from './helpers/notify-socket.js';
 
 const UNIT = readFileSync(join(ROOT, 'systemd/lxcfs-ts.service'), 'utf8');
@@ -52,22 +53,57 @@ t.test('the installed bin works through a symlink', async (t) => {
   t.match(r.stdout, /^MemTotal:\s+\d+ kB$/m);
 });
 
-t.test('the unit\'s contract', async (t) => {
-  t.same(directive('ExecStart'), ['/usr/local/bin/lxcfs-ts /var/lib/lxcfs']);
-  t.same(directive('ExecStartPre'), ['/bin/mkdir -p /var/lib/lxcfs']);
-  t.same(directive('Type'), ['notify'], 'ready when the daemon says READY=1, i.e. once the files are served');
-  t.same(directive('NotifyAccess'), ['main']);
-  t.same(directive('ExecReload'), ['/bin/kill -USR1 $MAINPID'], 'reload = SIGUSR1 to the daemon, never a restart');
-  t.same(directive('KillMode'), ['process']);
-  t.same(directive('Restart'), ['on-failure']);
-  t.same(directive('Before'), ['lxc.service']);
-  t.same(directive('After'), ['local-fs.target']);
-  t.same(directive('ConditionVirtualization'), ['!container']);
-  t.same(directive('ExecStopPost'), ['-/bin/umount -l /var/lib/lxcfs'], 'a dead mount is detached, failure ignored');
-  t.same(directive('OOMScoreAdjust'), ['-1000']);
-  t.same(directive('Delegate'), ['yes']);
-  t.same(directive('WantedBy'), ['multi-user.target']);
-  t.same(directive('ExecStartPost'), [], 'no polling for readiness');
+t.test('the unit\'s commands, run as systemd runs them, against a real daemon', async (t) => {
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'var/lib/lxcfs');
+  t.teardown(() => cleanup(dir, mountpoint));
+  const bin = tempInstall(dir);
+  // The unit's own command lines, pointed at this temp root (and a temp runtime dir for the pid file).
+  const local = (command: string) => command.replaceAll('/var/lib/lxcfs', mountpoint).replace('/usr/local/bin/lxcfs-ts', `${bin} --runtime-dir ${dir}`);
+  const [pre] = directive('ExecStartPre');
+  const [start] = directive('ExecStart');
+  const [reload] = directive('ExecReload');
+  const [stopPost] = directive('ExecStopPost');
+  if (!pre || !start || !reload || !stopPost) return t.fail('ExecStartPre, ExecStart, ExecReload and ExecStopPost are all set');
+
+  t.equal(run('sh', ['-c', local(pre)]).code, 0, 'ExecStartPre');
+  t.ok(statSync(mountpoint).isDirectory(), 'ExecStartPre made the mountpoint');
+
+  const socket = await startNotifySocket(join(dir, 'notify.sock'), join(mountpoint, 'proc/meminfo'));
+  t.teardown(() => socket.close());
+  const [file, ...args] = local(start).split(' ');
+  const daemon = spawn(file!, args, { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: socket.name } });
+  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+  t.teardown(() => daemon.kill('SIGKILL'));
+  t.same(directive('Type'), ['notify'], 'systemd waits for READY=1');
+  const ready = await socket.waitFor((m) => m.state.READY === '1');
+  t.equal(ready.message.exists, true, 'ExecStart: READY=1 came once the files were served');
+  t.equal(readFileSync(join(dir, 'lxcfs-ts.pid'), 'utf8').trim(), String(daemon.pid), 'the pid file is in the runtime dir');
+
+  t.equal(run('sh', ['-c', local(reload).replace('$MAINPID', String(daemon.pid))]).code, 0);
+  const reloading = await socket.waitFor((m) => m.state.RELOADING === '1', ready.index + 1);
+  await socket.waitFor((m) => m.state.READY === '1', reloading.index + 1);
+  t.pass('ExecReload: the daemon reloaded (RELOADING=1, then READY=1) and still runs');
+  t.equal(daemon.exitCode, null);
+
+  // A crash leaves a dead mount; ExecStopPost (its "-" prefix: failure ignored) detaches it.
+  daemon.kill('SIGKILL');
+  await exited;
+  t.equal(mountsAt(mountpoint).length, 1, 'the killed daemon left its mount');
+  t.match(stopPost, /^-/, 'ExecStopPost failures are ignored (after a clean stop there is nothing to unmount)');
+  t.equal(run('sh', ['-c', local(stopPost.slice(1))]).code, 0, 'ExecStopPost after a crash');
+  t.same(mountsAt(mountpoint), [], 'ExecStopPost detached the dead mount');
+  t.not(run('sh', ['-c', local(stopPost.slice(1))]).code, 0, 'and fails with nothing mounted, hence the "-"');
+});
+
+t.test('the unit\'s requirements', async (t) => {
+  t.same(directive('ExecStartPost'), [], 'no polling for readiness: Type=notify says it');
+  t.same(directive('KillMode'), ['process'], 'SIGTERM reaches only the daemon, which unmounts itself');
+  t.ok(directive('Restart').some((r) => ['on-failure', 'always', 'on-abnormal'].includes(r)), 'a crashed daemon comes back');
+  t.ok(directive('Before').join(' ').split(/\s+/).includes('lxc.service'), 'LXC\'s mount hook finds the files served');
+  t.ok(directive('OOMScoreAdjust').some((v) => Number(v) < 0), 'the OOM killer prefers anything else');
+  t.same(directive('ConditionVirtualization'), ['!container'], 'a nested host\'s daemon serves containers already');
+  t.notOk(directive('ExecReload').some((c) => /restart|systemctl/.test(c)), 'a reload never restarts');
 });
 
 t.test('Type=notify: READY=1 once the files are served, STATUS, watchdog pings, RELOADING, STOPPING', async (t) => {
