@@ -1,7 +1,7 @@
-// systemd/lxcfs-ts.service: systemd's own verifier accepts it, it has what an upgrade-friendly FUSE daemon
-// needs, its commands do what they say when run against a real daemon, and the daemon speaks Type=notify (READY=1 once served, STATUS, WATCHDOG, RELOADING, STOPPING) to
-// a stand-in notify socket (helpers/notify-socket.py). Nothing is installed on the
-// machine: the unit is verified as a temp copy whose ExecStart points at a temp "/usr/local/bin".
+// systemd/lxcfs-ts.service: systemd's own verifier accepts it, its commands do what they say when run
+// against a real daemon, and the daemon speaks Type=notify (READY=1 once served, STATUS, WATCHDOG,
+// RELOADING, STOPPING) to a stand-in notify socket (helpers/notify-socket.py). Nothing is installed on the
+// machine: the unit runs from a temp copy whose ExecStart points at a temp "/usr/local/bin".
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
