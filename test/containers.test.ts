@@ -25,6 +25,11 @@ class FakeProcs {
       this.reads++;
       return this.procs.get(pid);
     };
+    const procStatText = (path: string): string | undefined => {
+      const m = /^\/proc\/(\d+)\/stat$/.exec(path);
+      const p = m ? get(Number(m[1])) : undefined;
+      return p && `${m![1]} (x) S ${p.ppid} ${'0 '.repeat(17)}${p.start} 0\n`;
+    };
     const fake = {
       procRoot: '/proc',
       pidNamespaceOf: (pid: number) => get(pid)?.ns,
@@ -42,11 +47,8 @@ class FakeProcs {
       },
       listPids: () => [...this.procs.keys()].sort((a, b) => a - b),
       // /proc/<pid>/stat as text: the resolver keeps it for renderers (fields 4..22: ppid ... starttime)
-      readFile: (path: string): string | undefined => {
-        const m = /^\/proc\/(\d+)\/stat$/.exec(path);
-        const p = m ? get(Number(m[1])) : undefined;
-        return p && `${m![1]} (x) S ${p.ppid} ${'0 '.repeat(17)}${p.start} 0\n`;
-      },
+      readFile: (path: string): string | undefined => procStatText(path),
+      readKept: (path: string): string | undefined => procStatText(path),
     };
     return fake as unknown as CgroupReader;
   }

@@ -155,7 +155,7 @@ export class Daemon {
       logReattach(this.log, results);
       const mounts = results.reduce((n, r) => n + r.reattached.length, 0);
       this.reattachedMounts += mounts;
-      if (mounts > 0) this.systemd.status(`${this.servingStatus()}; re-attached ${mounts} mounts in ${results.filter((r) => r.reattached.length > 0).length} containers`);
+      if (mounts > 0) this.systemd.status(`${this.servingStatus()}; ${describeReattach(reattachSummary(results))}`);
       return results;
     } catch (err) {
       this.log.error({ err }, 're-attach pass failed');
@@ -296,22 +296,44 @@ function onceLogger(log: Logger) {
   };
 }
 
-/** One line per container that had something to re-attach or left alone, then a summary line. */
+/**
+ * One line per namespace that had something to re-attach or left alone, then a summary line. The
+ * namespace's process is `containerPid` (pino's own `pid` field is the daemon's).
+ */
 export function logReattach(log: Logger, results: ReattachResult[]): void {
   for (const r of results) {
+    const fields = { containerPid: r.pid, namespace: r.namespace, kind: r.kind };
     if (r.reattached.length > 0 || r.failed.length > 0) {
+      const what = r.kind === 'container' ? 'container' : 'mount namespace (a copy of the mount, no container binds)';
       const level = r.failed.length > 0 ? 'error' : 'info';
-      log[level]({ pid: r.pid, namespace: r.namespace, reattached: r.reattached, failed: r.failed }, r.failed.length > 0 ? 'container re-attached in part' : 'container re-attached');
+      log[level]({ ...fields, reattached: r.reattached, failed: r.failed }, r.failed.length > 0 ? `${what} re-attached in part` : `${what} re-attached`);
     }
     if (r.placeholders.length > 0) {
-      log.warn({ pid: r.pid, namespace: r.namespace, placeholders: r.placeholders }, 'container started while no daemon served: its binds are placeholders, left alone (restart it to get the files)');
+      log.warn({ ...fields, placeholders: r.placeholders }, 'container started while no daemon served: its binds are placeholders, left alone (restart it to get the files)');
     }
   }
+  const summary = reattachSummary(results);
+  log.info(summary, 're-attach pass done');
+}
+
+/** Counts of a re-attach pass: mounts re-attached and failed, containers and other namespaces repaired, placeholders left. */
+export function reattachSummary(results: ReattachResult[]) {
   const count = (f: (r: ReattachResult) => number) => results.reduce((n, r) => n + f(r), 0);
-  log.info(
-    { containers: results.filter((r) => r.reattached.length > 0).length, reattached: count((r) => r.reattached.length), failed: count((r) => r.failed.length), placeholders: count((r) => r.placeholders.length) },
-    're-attach pass done',
-  );
+  const repaired = results.filter((r) => r.reattached.length > 0);
+  return {
+    containers: repaired.filter((r) => r.kind === 'container').length,
+    namespaces: repaired.filter((r) => r.kind === 'copy').length,
+    reattached: count((r) => r.reattached.length),
+    failed: count((r) => r.failed.length),
+    placeholders: count((r) => r.placeholders.length),
+  };
+}
+
+/** "re-attached 20 mounts in 2 containers and 1 other mount namespace" */
+export function describeReattach(s: ReturnType<typeof reattachSummary>): string {
+  const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+  const where = [s.containers > 0 || s.namespaces === 0 ? n(s.containers, 'container', 'containers') : '', s.namespaces > 0 ? n(s.namespaces, 'other mount namespace', 'other mount namespaces') : ''].filter(Boolean).join(' and ');
+  return `re-attached ${n(s.reattached, 'mount', 'mounts')} in ${where}${s.failed > 0 ? `, ${s.failed} failed` : ''}`;
 }
 
 function describe(loaded: LoadedRenderers) {

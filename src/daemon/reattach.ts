@@ -90,6 +90,12 @@ export async function scan(mountpoint: string, live: string, options: ScanOption
 export interface ReattachResult {
   namespace: string;
   pid: number;
+  /**
+   * 'container': the namespace bound files or directories of the mount (a container's binds);
+   * 'copy': it holds only copies of the whole mount, inherited when a process made a private mount
+   * namespace while a daemon served (`unshare -m`, a service with PrivateTmp=): repaired all the same.
+   */
+  kind: 'container' | 'copy';
   reattached: string[];
   skipped: string[];
   failed: { target: string; error: string }[];
@@ -98,7 +104,8 @@ export interface ReattachResult {
 
 /** Run the native helper for one namespace: ok/skip/error per dead bind. */
 export function reattachNamespace(helper: string, mountpoint: string, c: ContainerMounts): Promise<ReattachResult> {
-  const result: ReattachResult = { namespace: c.namespace, pid: c.pid, reattached: [], skipped: [], failed: [], placeholders: c.placeholders };
+  const kind = c.placeholders.length > 0 || c.dead.some((d) => d.root !== '/') ? 'container' : 'copy';
+  const result: ReattachResult = { namespace: c.namespace, pid: c.pid, kind, reattached: [], skipped: [], failed: [], placeholders: c.placeholders };
   if (c.dead.length === 0) return Promise.resolve(result);
   return new Promise((done) => {
     const child = spawn(helper, [String(c.pid), resolvePath(mountpoint)], { stdio: ['pipe', 'pipe', 'pipe'] });

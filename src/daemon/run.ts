@@ -7,7 +7,7 @@ import { ContainerResolver } from '../context/containers.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { RenderService } from '../context/render-service.js';
 import { HELP, parseCommandLine, renderOptionsOf, type DaemonOptions, type RenderCommandOptions } from './cli.js';
-import { Daemon } from './daemon.js';
+import { Daemon, describeReattach, reattachSummary } from './daemon.js';
 import { reattachHelper } from './fuse-host.js';
 import { reattachAll } from './reattach.js';
 import { createLogger } from './logger.js';
@@ -64,17 +64,15 @@ async function reattachOnce(mountpoint: string): Promise<number> {
     process.stderr.write(`lxcfs-ts: no live lxcfs-ts mount on ${mountpoint} to re-attach to\n`);
     return 1;
   }
-  let mounts = 0;
-  let failed = 0;
   for (const r of results) {
-    mounts += r.reattached.length;
-    failed += r.failed.length;
-    for (const target of r.reattached) process.stdout.write(`pid ${r.pid} (${r.namespace}): re-attached ${target}\n`);
-    for (const f of r.failed) process.stdout.write(`pid ${r.pid} (${r.namespace}): FAILED ${f.target}: ${f.error}\n`);
-    for (const p of r.placeholders) process.stdout.write(`pid ${r.pid} (${r.namespace}): left alone ${p} (bound while no daemon served; restart that container)\n`);
+    const who = `pid ${r.pid} (${r.namespace}${r.kind === 'copy' ? ', not a container' : ''})`;
+    for (const target of r.reattached) process.stdout.write(`${who}: re-attached ${target}\n`);
+    for (const f of r.failed) process.stdout.write(`${who}: FAILED ${f.target}: ${f.error}\n`);
+    for (const p of r.placeholders) process.stdout.write(`${who}: left alone ${p} (bound while no daemon served; restart that container)\n`);
   }
-  const containers = results.filter((r) => r.reattached.length > 0).length;
-  process.stdout.write(mounts + failed === 0 ? 'nothing to re-attach\n' : `re-attached ${mounts} mounts in ${containers} containers${failed ? `, ${failed} failed` : ''}\n`);
+  const summary = reattachSummary(results);
+  const failed = summary.failed;
+  process.stdout.write(summary.reattached + failed === 0 ? 'nothing to re-attach\n' : `${describeReattach(summary)}\n`);
   return failed > 0 ? 1 : 0;
 }
 

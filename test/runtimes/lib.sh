@@ -109,7 +109,7 @@ log_msg() { grep -F "\"msg\":\"$1\"" "$DAEMON_LOG" || true; }
 # wait_reattach_pass: until the daemon's start-up re-attach pass has logged its summary.
 wait_reattach_pass() { wait_for 300 grep -qF '"msg":"re-attach pass done"' "$DAEMON_LOG"; }
 # The daemon's log lines that name pid $1 as the container (the daemon's own pid is in every line too).
-log_for_pid() { log_msg "$1" | grep -E "\"pid\":$2[,}]" || true; }
+log_for_pid() { log_msg "$1" | grep -E "\"containerPid\":$2[,}]" || true; }
 
 # --- what a container sees -------------------------------------------------------------------------
 declare -A CT_STARTED   # container -> date +%s.%N before it was created (its uptime cannot be more)

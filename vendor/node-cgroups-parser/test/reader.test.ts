@@ -303,7 +303,9 @@ t.test('readMemory v1 with effectiveLimits: the limits from memory.stat, limit f
   const reader = fixture('hybrid');
   const asked: string[] = [];
   const readFile = reader.readFile.bind(reader);
+  const readKept = reader.readKept.bind(reader);
   reader.readFile = (path: string) => (asked.push(path.slice(path.lastIndexOf('/') + 1)), readFile(path));
+  reader.readKept = (path: string) => (asked.push(path.slice(path.lastIndexOf('/') + 1)), readKept(path));
   const dir = must(reader.dirOf({ v1: new Map([['memory', '/lxc/c1']]), unified: null }, 'memory'));
   const c1 = reader.readMemory(dir, { effectiveLimits: true });
   t.equal(c1.effectiveLimits, true);
