@@ -57,20 +57,51 @@ t.test('--enable-cfs: a 0.5-CPU quota on one shown CPU reads 100 % busy when the
   t.equal(lost.lines[0]!.user, a.lines[0]!.user, 'capped by host busy, hidden usage cannot show');
 });
 
-t.test('a cpuset change (0 -> 1): no counter decreases, the line follows its new CPU', async (t) => {
+t.test('a cpuset change is a CPU hotplug: lines keyed by CPU id, frozen while hidden, new ones from zero', async (t) => {
   const a = accountCpus({ host: host([[0, 300, 1000], [1, 10, 1000]]), visible: [0], usage: perCpu([[0, 250, 0], [1, 0, 0]]), scale: 1, fold: false }, undefined);
   t.same(a.lines.map(floor), [[0, 250, 0, 750]]);
-  // Now shown: cpu1; the container ran 40 ticks on it in the meantime (host cpu1 busy +50 of +100).
+  t.same(a.frozen, []);
+  // {0} -> {1}: the container ran 40 ticks on cpu1 since (host cpu1 busy +50 of +100). cpu1 is shown for
+  // the first time: it starts from zero with this interval only; cpu0's line is frozen, still counted.
   const b = accountCpus({ host: host([[0, 300, 1100], [1, 60, 1100]]), visible: [1], usage: perCpu([[0, 250, 0], [1, 40, 0]]), scale: 1, fold: false }, a.state);
-  t.same(b.lines.map(floor), [[1, 290, 0, 810]], 'user 250 + 40, idle 750 + (100 - 40)');
-  // The cpuset grows to {0,1}: line 0 goes on (now shown as cpu0), line 1 is new and starts from cpu1's
-  // whole history (its total), with the container's usage since the last sample (none).
+  t.same(b.lines.map(floor), [[1, 40, 0, 60]], 'cpu1: 40 user, 60 idle: one interval');
+  t.same(b.frozen.map(floor), [[0, 250, 0, 750]], 'cpu0 frozen as it was');
+  // {1} -> {0,1}: cpu0 resumes its frozen counters (+100 idle this interval), cpu1 goes on.
   const c = accountCpus({ host: host([[0, 300, 1200], [1, 60, 1200]]), visible: [0, 1], usage: perCpu([[0, 250, 0], [1, 40, 0]]), scale: 1, fold: false }, b.state);
-  t.same(c.lines.map(floor), [[0, 290, 0, 910], [1, 0, 0, 1200]], 'line 0 (now cpu0) +100 idle, new line 1 from scratch with no own usage since');
-  // Shrinks back to {1}: the dropped line's counters fold into the last line, so the sum never falls.
+  t.same(c.lines.map(floor), [[0, 250, 0, 850], [1, 40, 0, 160]]);
+  t.same(c.frozen, []);
+  // {0,1} -> {1}: cpu0 frozen again.
   const d = accountCpus({ host: host([[0, 300, 1300], [1, 60, 1300]]), visible: [1], usage: perCpu([[0, 250, 0], [1, 40, 0]]), scale: 1, fold: false }, c.state);
-  const sum = (lines: CpuLine[]) => lines.reduce((a, l) => a + Math.floor(l.user) + Math.floor(l.system) + Math.floor(l.idle), 0);
-  t.ok(sum(d.lines) >= sum(c.lines), `aggregate ${sum(c.lines)} -> ${sum(d.lines)}`);
+  t.same(d.lines.map(floor), [[1, 40, 0, 260]]);
+  t.same(d.frozen.map(floor), [[0, 250, 0, 850]]);
+  // The aggregate (shown + frozen) grew by exactly the shown CPUs' time in each interval: 100, 200, 100.
+  const aggregate = (r: { lines: CpuLine[]; frozen: CpuLine[] }) => [...r.lines, ...r.frozen].reduce((n, l) => n + l.user + l.system + l.idle, 0);
+  t.same([aggregate(b) - aggregate(a), aggregate(c) - aggregate(b), aggregate(d) - aggregate(c)], [100, 200, 100], 'no jump of a whole CPU history in any interval');
+});
+
+t.test('a state written by the previous version (positional lines with their CPU ids) is read, not discarded', async (t) => {
+  const input = { host: host([[0, 100, 1000]]), visible: [0], usage: perCpu([[0, 60, 20]]), scale: 1, fold: false };
+  const v1 = { v: 1, kind: 'per-cpu', host: [[0, 90, 900]], usage: [[0, 50, 20]], lines: [{ cpu: 0, user: 50, system: 20, idle: 830, carry: 0 }], carry: 0 };
+  // +100 total, +10 busy on the host; +10 user in the container: user 60, idle 830 + 90.
+  t.same(accountCpus(input, v1).lines.map(floor), [[0, 60, 20, 920]]);
+});
+
+t.test('carried usage never shows a CPU busy for more than an interval after the container stopped', async (t) => {
+  // --enable-cfs, a 0.1-CPU quota shown as one CPU (scale 0.1: 10 line ticks per 100 host ticks). The
+  // container's precise usage runs ahead of that (12 ticks per interval) for 30 intervals, then stops.
+  let state: AccountingState | undefined;
+  let last: CpuLine | undefined;
+  const busyPerInterval: number[] = [];
+  let used = 0;
+  for (let i = 1; i <= 33; i++) {
+    if (i <= 30) used += 12;
+    const r = accountCpus({ host: host([[0, 0, 100 * i], [1, 100 * i, 100 * i]]), visible: [0], usage: perCpu([[0, 0, 0], [1, used, 0]]), scale: 0.1, fold: true }, state);
+    const line = r.lines[0]!;
+    if (last) busyPerInterval.push(line.user + line.system - (last.user + last.system));
+    last = line;
+    state = r.state;
+  }
+  t.same(busyPerInterval.slice(-3).map(Math.round), [10, 0, 0], 'one interval of catch-up at most, then idle');
 });
 
 t.test('a state of another kind or a garbage state is not used', async (t) => {
@@ -133,14 +164,15 @@ t.test('property: no field of any line ever decreases; busy stays within the hos
   }
 });
 
-t.test('property: with cpuset changes, --enable-cfs and host idle stepping back, the printed lines and their sum never decrease', async (t) => {
+t.test('property: with cpuset changes, --enable-cfs and host idle stepping back, no line (by CPU id) and no aggregate ever decreases, and an interval adds at most the shown CPUs\' time', async (t) => {
   fc.assert(
     fc.property(history, fc.boolean(), fc.double({ min: 0.1, max: 4, noNaN: true }), (steps, cfs, quota) => {
       const hostBusy = [0, 0, 0, 0];
       const hostTotal = [0, 0, 0, 0];
       const used = [0, 0, 0, 0].map(() => ({ user: 0, system: 0 }));
       let state: AccountingState | undefined;
-      let previous: number[][] | undefined;
+      let previous: Map<number, number[]> | undefined;
+      let previousHost: number[] | undefined;
       for (const step of steps) {
         step.hostBusy.forEach((b, i) => {
           hostBusy[i]! += b;
@@ -157,19 +189,24 @@ t.test('property: with cpuset changes, --enable-cfs and host idle stepping back,
           { host: host(hostBusy.map((b, i) => [i, b, hostTotal[i]!])), visible: shown, usage: perCpu(used.map((u, i) => [i, u.user, u.system])), scale, fold: cfs },
           state,
         );
-        const printed = r.lines.map((l) => [Math.floor(l.user), Math.floor(l.system), Math.floor(l.idle)]);
-        const sum = (lines: number[][]) => [0, 1, 2].map((f) => lines.reduce((a, l) => a + l[f]!, 0));
-        if (previous) {
+        t.same(r.lines.map((l) => l.cpu), shown);
+        const printed = new Map([...r.lines, ...r.frozen].map((l) => [l.cpu, [Math.floor(l.user), Math.floor(l.system), Math.floor(l.idle)]]));
+        const sum = (lines: Map<number, number[]>) => [0, 1, 2].map((f) => [...lines.values()].reduce((a, l) => a + l[f]!, 0));
+        if (previous && previousHost) {
           const [before, after] = [sum(previous), sum(printed)];
           if (after.some((v, f) => v < before[f]!)) throw new Error(`aggregate went ${before} -> ${after}`);
-          // Every line present in both samples (a removed line's counters go into the last one).
-          printed.forEach((l, i) => {
-            const p = previous![i];
-            if (p && l.some((v, f) => v < p[f]!)) throw new Error(`line ${i} went ${p} -> ${l}`);
-          });
+          for (const [cpu, l] of printed) {
+            const p = previous.get(cpu);
+            if (p && l.some((v, f) => v < p[f]!)) throw new Error(`cpu${cpu} went ${p} -> ${l}`);
+          }
+          // What the interval added: at most the shown CPUs' (scaled) host time, plus flooring.
+          const grew = after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0);
+          const room = shown.reduce((a, cpu) => a + Math.max(0, hostTotal[cpu]! - previousHost![cpu]!) * scale, 0);
+          if (grew > room + 3 * printed.size) throw new Error(`the aggregate grew ${grew} in an interval of ${room} ticks`);
         }
         state = r.state;
         previous = printed;
+        previousHost = [...hostTotal];
       }
     }),
     { numRuns: RUNS },

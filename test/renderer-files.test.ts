@@ -52,11 +52,24 @@ t.test('uptime: later renders count the cgroup\'s usage from the kept baseline; 
     const usage = (seconds: number) => (tree === 'v1' ? `${seconds * 1e9}\n` : `usage_usec ${seconds * 1e6}\nuser_usec ${seconds * 1e6}\nsystem_usec 0\n`);
     const first = renderWithState(fx(tree), 202, uptime);
     t.equal(first.text, '4976.98 4975.68\n');
-    t.same(first.state, { v: 1, initStart: 2352, offset: 126.2526 - 1.3 }, `${tree}: the baseline: what the counter held before init 201`);
-    // 10 more CPU seconds in the cgroup: idle 10 s lower. The processes are not summed again: 202's utime of
-    // 5000 ticks (50 s) would otherwise move the baseline and give 4925.68.
-    const later = variant(t, tree, { [usageFile]: usage(136.2526), 'proc/202/stat': read(fx(tree), 'proc/202/stat').replace(' 46 20 0 0 ', ' 5000 20 0 0 ') });
-    t.equal(renderWithState(later, 202, uptime, OPTS, first.state).text, '4976.98 4965.68\n', `${tree}: 10 s more busy`);
+    t.match(first.state, { v: 2, initStart: 2352, offset: 126.2526 - 1.3 }, `${tree}: the baseline: what the counter held before init 201`);
+    // 20 s later with 10 more CPU seconds in the cgroup: age 4996.98, idle 4975.68 + 20 x 1 CPU - 10 =
+    // 4985.68. The processes are not summed again: 202's utime of 5000 ticks (50 s) would otherwise move
+    // the baseline.
+    const later = variant(t, tree, { 'proc/uptime': '5020.50 19040.25\n', [usageFile]: usage(136.2526), 'proc/202/stat': read(fx(tree), 'proc/202/stat').replace(' 46 20 0 0 ', ' 5000 20 0 0 ') });
+    const second = renderWithState(later, 202, uptime, OPTS, first.state);
+    t.equal(second.text, '4996.98 4985.68\n', `${tree}: 10 s more busy in 20 s`);
+    // 30 s pass with 40 CPU seconds used (more than its one CPU can give): idle stays 4985.68, never lower.
+    const busier = variant(t, tree, { 'proc/uptime': '5050.50 19100.25\n', [usageFile]: usage(176.2526) });
+    t.equal(renderWithState(busier, 202, uptime, OPTS, second.state).text, '5026.98 4985.68\n', `${tree}: an interval busier than its CPUs adds no idle and takes none`);
+    // c2 (cpuset 0-1, idle 9952.32 at age 4976.48) shrinks to {1}; 10 s later with no more usage its idle
+    // grows by 10 s x 1 CPU to 9962.32 (computed afresh it would be 4986.48 x 1 - 0.64 = 4985.84: a drop).
+    const c2 = renderWithState(fx(tree), 300, uptime);
+    t.equal(c2.text, '4976.48 9952.32\n');
+    const shrunk = variant(t, tree, { 'proc/uptime': '5010.50 19020.25\n', [tree === 'v1' ? 'sys/fs/cgroup/cpuset/lxc/c2/cpuset.cpus' : 'sys/fs/cgroup/lxc/c2/cpuset.cpus']: '1\n', ...(tree === 'v2' ? { 'sys/fs/cgroup/lxc/c2/cpuset.cpus.effective': '1\n' } : {}) });
+    t.equal(renderWithState(shrunk, 300, uptime, OPTS, c2.state).text, '4986.48 9962.32\n', `${tree}: a cpuset shrink never lowers idle`);
+    // A state from the previous renderers (v1: no idle kept) is read for its offset; idle is computed anew.
+    t.equal(renderWithState(later, 202, uptime, OPTS, { v: 1, initStart: 2352, offset: 126.2526 - 1.3 }).text, '4996.98 4985.68\n', `${tree}: a v1 state`);
     // A state from another init (the container restarted): measured again from its processes.
     const other = { v: 1, initStart: 1000, offset: 0 };
     t.equal(renderWithState(fx(tree), 202, uptime, OPTS, other).text, '4976.98 4975.68\n', `${tree}: a state of another init is not used`);

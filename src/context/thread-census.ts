@@ -6,14 +6,16 @@
 // - a census is reused for a while: at least MIN_AGE_MS, and longer when it was expensive (COST_FACTOR
 //   times what it took), which keeps counting below 1/COST_FACTOR of one core whatever the container's
 //   size or its readers do;
-// - an old census is still answered at once, and counted again in the background, in slices of at most
-//   SLICE_THREADS thread reads run from setImmediate (stale-while-revalidate): a read of a container with
-//   thousands of threads never waits for its count, nor does anyone else's;
-// - only a container's first census is counted while its reader waits, and only up to SYNC_THREADS
-//   threads (the rest is counted in the background and replaces it).
+// - a container of at most SYNC_THREADS threads is counted while its reader waits (a few ms at most), so
+//   its figures are never older than the reuse period;
+// - a bigger one's old census is answered at once and counted again in the background, in slices of at
+//   most SLICE_THREADS thread reads run from setImmediate (stale-while-revalidate): a read of a container
+//   with thousands of threads never waits for its count, nor does anyone else's. Its figures are then
+//   those of the census before, however long ago that was: one read behind. Its first census counts
+//   SYNC_THREADS threads while the reader waits; the rest is counted in the background and replaces it.
 //
 // The kernel's own figures are instantaneous, but the tools that show them (vmstat, top, sar) sample every
-// second or more: a census half a second old is what they would have seen a moment before.
+// second or more: a census up to half a second old is what they would have seen a moment before.
 //
 // Censuses are kept in the daemon's ContainerStates, keyed by cgroup directory, so they go when the
 // cgroup goes.
@@ -46,6 +48,8 @@ const COST_FACTOR = 50;
 const NAME = 'thread-census';
 
 interface Census extends ThreadStates {
+  /** threads listed at the last count: small containers are recounted while the reader waits */
+  threads: number;
   at: number;
   validMs: number;
   /** a background count is under way */
@@ -80,14 +84,15 @@ export class ThreadCensus {
     if (this.minAgeMs <= 0) return countThreadStates(this.reader, threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot));
     const now = this.now();
     const kept = this.states.get(dir, NAME) as Census | undefined;
-    if (kept) {
-      if (now - kept.at >= kept.validMs && !kept.refreshing) this.refresh(dir, version, kept);
+    const stale = kept !== undefined && now - kept.at >= kept.validMs;
+    if (kept && (!stale || kept.refreshing || kept.threads > SYNC_THREADS)) {
+      if (stale && !kept.refreshing) this.refresh(dir, version, kept);
       return { running: kept.running, blocked: kept.blocked };
     }
     const threads = threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot);
     const counts = countThreadStates(this.reader, threads.slice(0, SYNC_THREADS));
     const end = this.now();
-    const census: Census = { ...counts, at: end, validMs: Math.max(this.minAgeMs, COST_FACTOR * (end - now)), refreshing: false };
+    const census: Census = { ...counts, threads: threads.length, at: end, validMs: Math.max(this.minAgeMs, COST_FACTOR * (end - now)), refreshing: false };
     this.states.set(dir, dir, NAME, census);
     if (threads.length > SYNC_THREADS) this.refresh(dir, version, census, threads); // the rest, in the background
     return counts;
@@ -111,7 +116,7 @@ export class ThreadCensus {
       if (index < threads.length) return this.defer(slice);
       // Replace the census only if it is still the kept one (the cgroup may have gone meanwhile).
       if (this.states.get(dir, NAME) === census) {
-        Object.assign(census, counts, { at: this.now(), validMs: Math.max(this.minAgeMs, COST_FACTOR * spent), refreshing: false });
+        Object.assign(census, counts, { threads: threads.length, at: this.now(), validMs: Math.max(this.minAgeMs, COST_FACTOR * spent), refreshing: false });
       }
     };
     this.defer(slice);

@@ -9,12 +9,14 @@
 // there is no per-CPU usage at all. So the first sample is computed from scratch, and every later one adds
 // what happened since the previous one (the state), in USER_HZ ticks:
 //
-//   For each visible CPU (line i, host CPU c):
-//     Δtotal_i  = Δ(host c's user+nice+system+idle+iowait+irq+softirq+steal) × scale
+//   For each visible CPU c (its line is keyed by c, the id it is printed with):
+//     Δtotal_c  = Δ(host c's user+nice+system+idle+iowait+irq+softirq+steal) × scale
 //     cap_i     = Δ(host c's busy: user+nice+system+irq+softirq+steal)    (never more than c was busy)
 //                 with --enable-cfs: Δtotal_i                               (folded usage came from other CPUs)
 //     own_i     = the container's Δusage on c (cgroup v1 cpuacct.usage_all) + what did not fit before
-//   placed_i = min(own_i, cap_i); the rest is carried to the next sample (at most CARRY_MAX_TICKS).
+//   placed_c = min(own_c, cap_c); the rest is carried to the next sample, at most one interval's worth of
+//   the line (Δtotal_c) and at most CARRY_MAX_TICKS: a bounded catch-up that never shows a busy CPU for
+//   more than an interval after the container stopped.
 //   Usage with no line of its own (v1: on CPUs outside the visible set, e.g. beyond ceil(quota) or left
 //   from before a cpuset change; v2: all of it, since cpu.stat has no per-CPU split) is spread over the
 //   lines in proportion to the capacity they have left, the rest carried likewise.
@@ -23,8 +25,13 @@
 //
 // scale is 1, or with --enable-cfs quota / visible CPUs (a 0.5-CPU quota shown as one CPU runs that CPU's
 // clock at half speed, so a container using its whole quota reads ~100 % busy, as LXCFS's cpuview does).
-// Lines that disappear (the cpuset shrank) are folded into the last remaining line, so the aggregate "cpu"
-// line, the sum of the per-CPU lines, never decreases either; a new line starts from scratch.
+// A cpuset change is a CPU hotplug as the container sees it, and is treated as the kernel treats hotplug
+// (fs/proc/stat.c: cpuN lines for online CPUs, the "cpu" line summed over possible CPUs): a CPU that leaves
+// the visible set keeps its line's counters, frozen, counted in the aggregate but not printed; a CPU that
+// comes back resumes its frozen counters; a CPU shown for the first time after the first sample starts
+// from zero, as a newly onlined CPU does. So no line and no aggregate ever decreases, a line is never
+// busier than its host CPU over any interval, and a change of the visible set adds to the aggregate only
+// what happened in that interval (no one-frame jump of a whole CPU's history in top's summary line).
 
 export interface HostCpuTimes {
   /** user+nice+system+irq+softirq+steal, ticks (guest time is already inside user and nice) */
@@ -63,12 +70,13 @@ export interface AccountingInput {
 }
 
 export interface AccountingState {
-  v: 1;
+  v: 2;
   kind: ContainerUsage['kind'];
   /** host CPU id -> [busy, total] at the previous sample */
   host: [number, number, number][];
   /** the container's usage at the previous sample: per host CPU [cpu, user, system], or the whole one */
   usage: [number, number, number][];
+  /** every line shown so far, keyed by host CPU id: the visible ones and the frozen ones */
   lines: { cpu: number; user: number; system: number; idle: number; carry: number }[];
   /** usage not placed on any line yet, ticks */
   carry: number;
@@ -79,11 +87,19 @@ export const CARRY_MAX_TICKS = 100;
 
 const sum = (u: Usage) => u.user + u.system;
 
+export interface Accounted {
+  /** the visible CPUs' lines, in `visible` order */
+  lines: CpuLine[];
+  /** lines of CPUs shown before and not now, frozen: part of the aggregate, not printed */
+  frozen: CpuLine[];
+  state: AccountingState;
+}
+
 /** The lines for this sample and the state for the next one. */
-export function accountCpus(input: AccountingInput, previous: unknown): { lines: CpuLine[]; state: AccountingState } {
+export function accountCpus(input: AccountingInput, previous: unknown): Accounted {
   const prev = validState(previous, input.usage.kind);
   const state: AccountingState = {
-    v: 1,
+    v: 2,
     kind: input.usage.kind,
     host: [...input.host].map(([cpu, h]) => [cpu, h.busy, h.total]),
     usage: input.usage.kind === 'per-cpu' ? [...input.usage.cpus].map(([cpu, u]) => [cpu, u.user, u.system]) : [[-1, input.usage.whole.user, input.usage.whole.system]],
@@ -108,7 +124,7 @@ export function accountCpus(input: AccountingInput, previous: unknown): { lines:
   };
 
   const visible = input.visible;
-  const previousLines = prev?.lines ?? [];
+  const previousLines = new Map((prev?.lines ?? []).map((l) => [l.cpu, l]));
 
   // The container's usage since the previous sample: on each visible CPU, and with no line of its own.
   const zero: Usage = { user: 0, system: 0 };
@@ -135,9 +151,10 @@ export function accountCpus(input: AccountingInput, previous: unknown): { lines:
   }
 
   const lines = visible.map((cpu, i) => {
-    const before = previousLines[i];
-    // A line new this sample (the first one, or the cpuset grew) starts from its host CPU's whole history.
-    const h = before ? hostDelta(cpu) : (input.host.get(cpu) ?? { busy: 0, total: 0 });
+    const before = previousLines.get(cpu);
+    // The first sample starts each line from its host CPU's whole history; later, a line shown again or
+    // for the first time (zero counters, a newly onlined CPU) grows by what happened since the last sample.
+    const h = prev ? hostDelta(cpu) : (input.host.get(cpu) ?? { busy: 0, total: 0 });
     const total = Math.max(0, h.total * input.scale);
     const cap = Math.max(0, input.fold ? total : Math.min(h.busy, total));
     const carry = before?.carry ?? 0;
@@ -151,7 +168,7 @@ export function accountCpus(input: AccountingInput, previous: unknown): { lines:
       own: own[i]!,
       placed,
       extra: 0,
-      carry: Math.min(CARRY_MAX_TICKS, want - placed),
+      carry: Math.min(CARRY_MAX_TICKS, total, want - placed),
     };
   });
 
@@ -164,7 +181,7 @@ export function accountCpus(input: AccountingInput, previous: unknown): { lines:
     lines.forEach((l, i) => (l.extra = room[i]! * share));
     pool -= Math.min(pool, roomTotal);
   }
-  state.carry = Math.min(CARRY_MAX_TICKS * Math.max(1, lines.length), pool);
+  state.carry = Math.min(CARRY_MAX_TICKS * Math.max(1, lines.length), lines.reduce((a, l) => a + l.total, 0), pool);
 
   // user/system of placed usage: the line's own split, the rest as the container's usage splits overall.
   const overall = { user: unplaced.user + own.reduce((a, u) => a + u.user, 0), system: unplaced.system + own.reduce((a, u) => a + u.system, 0) };
@@ -175,27 +192,24 @@ export function accountCpus(input: AccountingInput, previous: unknown): { lines:
     return { cpu: l.cpu, user: l.base.user + user, system: l.base.system + (busy - user), idle: l.base.idle + Math.max(0, l.total - busy) };
   });
 
-  // Lines that went away (the visible set shrank) keep counting in the last line.
-  if (out.length > 0) {
-    const last = out[out.length - 1]!;
-    for (const gone of previousLines.slice(out.length)) {
-      last.user += gone.user;
-      last.system += gone.system;
-      last.idle += gone.idle;
-    }
-  }
-  state.lines = out.map((l, i) => ({ ...l, carry: lines[i]!.carry }));
-  return { lines: out, state };
+  // Lines of CPUs no longer shown stay as they were (their carry is dropped: nothing can place it).
+  const shown = new Set(visible);
+  const frozen: CpuLine[] = [...previousLines.values()].filter((l) => !shown.has(l.cpu)).map(({ cpu, user, system, idle }) => ({ cpu, user, system, idle }));
+  state.lines = [...out.map((l, i) => ({ ...l, carry: lines[i]!.carry })), ...frozen.map((l) => ({ ...l, carry: 0 }))];
+  return { lines: out, frozen, state };
 }
 
 /** The previous state if it is one this code wrote for the same kind of usage, else undefined. */
 function validState(previous: unknown, kind: ContainerUsage['kind']): AccountingState | undefined {
   if (typeof previous !== 'object' || previous === null) return undefined;
   const s = previous as Partial<AccountingState>;
-  if (s.v !== 1 || s.kind !== kind || !Array.isArray(s.host) || !Array.isArray(s.usage) || !Array.isArray(s.lines) || typeof s.carry !== 'number') return undefined;
+  // Version 1 (positional lines) carried the host CPU id in each line too: read it as version 2, so a
+  // reload from it keeps every counter.
+  if (((s.v as number) !== 1 && s.v !== 2) || s.kind !== kind || !Array.isArray(s.host) || !Array.isArray(s.usage) || !Array.isArray(s.lines) || typeof s.carry !== 'number') return undefined;
   const finite = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n >= -1;
   if (!s.host.every((e) => Array.isArray(e) && e.length === 3 && e.every(finite))) return undefined;
   if (!s.usage.every((e) => Array.isArray(e) && e.length === 3 && e.every(finite))) return undefined;
   if (!s.lines.every((l) => l && [l.cpu, l.user, l.system, l.idle, l.carry].every(finite))) return undefined;
-  return s as AccountingState;
+  if (new Set(s.lines.map((l) => l.cpu)).size !== s.lines.length) return undefined;
+  return { ...(s as AccountingState), v: 2 };
 }

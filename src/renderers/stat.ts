@@ -1,7 +1,8 @@
 // /proc/stat for the caller's container: one cpuN line per visible CPU (host ids, see cpu-view.ts) with the
 // container's user and system time and the rest of that CPU's time as idle, kept growing and never
 // decreasing across samples (cpu-accounting.ts has the formulas), and the aggregate "cpu" line as their
-// sum (LXCFS src/proc_fuse.c: proc_stat_read for the first sample). Usage sources, best first:
+// sum plus the frozen lines of CPUs the cpuset no longer shows (as the kernel sums offline CPUs; LXCFS
+// src/proc_fuse.c: proc_stat_read for the first sample). Usage sources, best first:
 //   v1 cpuacct.usage_all    per CPU, user and system (ns)
 //   v1 cpuacct.usage_percpu per CPU, total only: counted as user (LXCFS counts it as both: double)
 //   v2 cpu.stat             user_usec/system_usec for the whole cgroup, spread over the visible CPUs
@@ -101,19 +102,23 @@ export function renderStat(snapshot: StatSnapshot, options: RenderOptions): Rend
   if (cpus.length === 0 || hostFields.size === 0) return snapshot.host;
 
   let lines: number[][];
+  let frozen: number[][] = [];
   let state: unknown;
   if (snapshot.usage) {
     const host = new Map([...hostFields].map(([cpu, f]) => [cpu, hostTimes(f)]));
     // With --enable-cfs, ceil(quota) CPUs are shown; their clocks run at quota/shown of the host's.
     const scale = options.cfs && Number.isFinite(snapshot.view.quota) ? Math.min(1, snapshot.view.quota / cpus.length) : 1;
     const accounted = accountCpus({ host, visible: cpus, usage: snapshot.usage, scale, fold: options.cfs && (scale < 1 || cpus.length < snapshot.view.cpus.length) }, snapshot.previous);
-    lines = accounted.lines.map((l) => [l.user, 0, l.system, l.idle, 0, 0, 0, 0, 0, 0].map(Math.floor));
+    const fields = (l: { user: number; system: number; idle: number }) => [l.user, 0, l.system, l.idle, 0, 0, 0, 0, 0, 0].map(Math.floor);
+    lines = accounted.lines.map(fields);
+    // The aggregate also counts the frozen lines of CPUs shown before (the kernel sums possible CPUs).
+    frozen = accounted.frozen.map(fields);
     state = accounted.state;
   } else {
     lines = cpus.map((cpu) => hostFields.get(cpu) ?? new Array<number>(FIELDS).fill(0));
   }
   const total = new Array<number>(FIELDS).fill(0);
-  for (const l of lines) l.forEach((v, i) => (total[i]! += v));
+  for (const l of [...lines, ...frozen]) l.forEach((v, i) => (total[i]! += v));
 
   let out = `cpu  ${total.map(u64).join(' ')}\n`;
   lines.forEach((l, i) => (out += `cpu${cpus[i]} ${l.map(u64).join(' ')}\n`));

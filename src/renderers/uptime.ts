@@ -9,6 +9,8 @@
 // themselves (utime+stime of each, plus cutime+cstime: what their reaped children used, which is where
 // the init's exited descendants end up) and keeps the difference as an offset, so later renders need only
 // the cgroup counter. Children nobody waited for (SIGCHLD ignored) are not counted: idle errs high.
+// Later renders add to idle what each interval adds (Δage × visible CPUs - Δbusy, never below 0), so
+// idle never decreases, even when the cpuset shrinks (fewer CPUs from then on, not retroactively).
 // Host callers get the host's file.
 // What a virtual uptime cannot fix: process start times in `ps` stay relative to host boot
 // (lxc/lxcfs#164, #444), and sysinfo(2) still reports the host's uptime.
@@ -22,11 +24,15 @@ import { collectCpuView, visibleCpus, type CpuView } from './cpu-view.js';
 export const MAX_COUNTED_PROCESSES = 1024;
 
 export interface UptimeState {
-  v: 1;
+  v: 1 | 2;
   /** the init's start time, ticks since boot: the state belongs to that init only */
   initStart: number;
   /** CPU seconds in the cgroup's counter that were used before the init started */
   offset: number;
+  /** v2: at the previous render, the age and idle printed and the cgroup's counter (seconds) */
+  age?: number;
+  idle?: number;
+  busy?: number;
 }
 
 export interface UptimeSnapshot {
@@ -52,7 +58,10 @@ function usageSource(sources: Sources): { controller: string; seconds: number } 
 
 function validState(state: unknown): UptimeState | undefined {
   const s = state as Partial<UptimeState> | null;
-  return s !== null && typeof s === 'object' && s.v === 1 && Number.isFinite(s.initStart) && Number.isFinite(s.offset) && s.offset! >= 0 ? (s as UptimeState) : undefined;
+  if (s === null || typeof s !== 'object' || (s.v !== 1 && s.v !== 2) || !Number.isFinite(s.initStart) || !Number.isFinite(s.offset) || s.offset! < 0) return undefined;
+  // A v1 state (from the previous renderers) has no idle yet: its offset is kept, idle is computed anew.
+  const last = s.v === 2 && [s.age, s.idle, s.busy].every((n) => Number.isFinite(n) && n! >= 0) ? { age: s.age, idle: s.idle, busy: s.busy } : {};
+  return { v: 2, initStart: s.initStart!, offset: s.offset!, ...last };
 }
 
 /** CPU seconds used by the processes of the container's cgroup and their reaped children. */
@@ -95,8 +104,13 @@ export function renderUptime(snapshot: UptimeSnapshot, options: RenderOptions): 
   if (snapshot.busy === undefined) return `${seconds(age)} ${seconds(age * cpus)}\n`;
   const offset = snapshot.previous?.offset ?? Math.max(0, Math.min(snapshot.busy, snapshot.busy - (snapshot.processes ?? snapshot.busy)));
   const busy = Math.max(0, snapshot.busy - offset);
-  const state: UptimeState = { v: 1, initStart: snapshot.initStart, offset };
-  return { text: `${seconds(age)} ${seconds(age * cpus - busy)}\n`, state };
+  const p = snapshot.previous;
+  const idle =
+    p?.age !== undefined && p.idle !== undefined && p.busy !== undefined
+      ? p.idle + Math.max(0, Math.max(0, age - p.age) * cpus - Math.max(0, snapshot.busy - p.busy))
+      : Math.max(0, age * cpus - busy);
+  const state: UptimeState = { v: 2, initStart: snapshot.initStart, offset, age, idle, busy: snapshot.busy };
+  return { text: `${seconds(age)} ${seconds(idle)}\n`, state };
 }
 
 export const uptime: VirtualFile<UptimeSnapshot> = {
