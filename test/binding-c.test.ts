@@ -1,7 +1,8 @@
 // The binding's C units on their own (vendor/fuse-native/test/*.c): the render cache (store, lookup,
-// expiry, sweep, the 1024-entry and 16 MiB bounds, replacement, namespace fds closed when entries go) and
-// the pool of per-thread state, each built with the system C compiler and run once plainly and once with
-// threads hammering it. `npm run test:sanitize` runs the same programs under AddressSanitizer,
+// expiry, sweep, the 1024-entry and 16 MiB bounds, replacement, namespace fds closed when entries go), the
+// pool of per-thread state, and the resumable channel (a restart on a fake kernel: node ids and handles
+// translated, INIT replayed, old handles opened again once, the state memfd checked), each built with the
+// system C compiler and run once plainly and once with threads hammering it. `npm run test:sanitize` runs the same programs under AddressSanitizer,
 // UndefinedBehaviorSanitizer and ThreadSanitizer.
 
 import t from 'tap';

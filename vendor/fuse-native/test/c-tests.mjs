@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The binding's C unit tests (render-cache-test.c, locals-pool-test.c): compiled with the system C compiler
+// The binding's C unit tests (render-cache-test.c, locals-pool-test.c, resume-chan-test.c): compiled with the system C compiler
 // ($CC, else cc) and run, each once plainly and once with --hammer (threads). Used by test/binding-c.test.ts
 // (npm test, no sanitizer) and by test/sanitize.mjs (AddressSanitizer + UndefinedBehaviorSanitizer, and
 // ThreadSanitizer).
@@ -19,6 +19,7 @@ const PKG = join(HERE, '..');
 export const C_TESTS = [
   { name: 'render-cache', sources: [join(HERE, 'render-cache-test.c'), join(PKG, 'render-cache.c')] },
   { name: 'locals-pool', sources: [join(HERE, 'locals-pool-test.c'), join(PKG, 'locals-pool.c')] },
+  { name: 'resume-chan', sources: [join(HERE, 'resume-chan-test.c'), join(PKG, 'resume-chan.c')] },
 ];
 
 // Runtime options that make any sanitizer report fatal and visible (exit code != 0, report on stderr).
