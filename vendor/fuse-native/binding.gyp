@@ -12,7 +12,8 @@
       "fuse-native.c",
       "render-cache.c",
       "locals-pool.c",
-      "sd-notify.c"
+      "sd-notify.c",
+      "resume-chan.c"
     ],
     "cflags": [
       "-g",

@@ -22,6 +22,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/sysmacros.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -29,6 +31,7 @@
 #include "locals-pool.h"
 #include "sd-notify.h"
 #include <sys/file.h>
+#include "resume-chan.h"
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 
@@ -159,6 +162,14 @@ typedef struct {
   struct fuse_chan *ch;
   char mnt[1024];
   char mntopts[1024];
+
+  // lxcfs-ts (PATCHES.md 19): the resumable channel, when the mount uses one (else NULL), and whether this
+  // mount took over a stored connection instead of mounting.
+  resume_chan_t *rc;
+  int resumed;
+  int resume_error;      // FUSE thread: resuming failed (-errno); JS hears of it from ft_async
+  int resume_reported;   // main thread
+  atomic_int handed_over; // the process hands the connection over: pending requests are left to the next daemon
 
   // Wakes the main thread when a worker needs new locals, and when the FUSE thread has finished.
   uv_async_t async;
@@ -1106,6 +1117,7 @@ static void fuse_native_dispatch (uv_async_t* handle) {
 
 static void ft_unref (fuse_thread_t *ft) {
   if (--ft->refs > 0) return;
+  resume_chan_free(ft->rc); // its channel is gone with the session (teardown joined the FUSE thread)
   locals_pool_destroy(&(ft->pool));
   uv_mutex_destroy(&(ft->mut));
   uv_sem_destroy(&(ft->sem));
@@ -1164,6 +1176,10 @@ static void ft_maybe_teardown (fuse_thread_t *ft) {
 static void ft_env_cleanup (void *arg) {
   fuse_thread_t *ft = (fuse_thread_t *) arg;
   ft->env_gone = 1;
+  // lxcfs-ts (PATCHES.md 19): after a hand-over the requests waiting here are left unanswered: the process
+  // exits, and the next daemon gets them again from the kernel (FUSE_NOTIFY_RESEND) instead of the caller
+  // getting EIO.
+  if (atomic_load(&ft->handed_over)) return;
   for (fuse_thread_locals_t *l = ft->all_locals; l != NULL; l = l->next_all) {
     if (atomic_load_explicit(&l->pending, memory_order_acquire)) answer(l, -EIO);
   }
@@ -1191,12 +1207,35 @@ static fuse_thread_locals_t *locals_new (fuse_thread_t *ft) {
   return l;
 }
 
+// lxcfs-ts (PATCHES.md 19): a resume that failed on the FUSE thread (before INIT reached JS, so the mount
+// callback would wait for ever): JS's ctx._onResumeError(message) fails the mount.
+static void ft_report_resume_error (fuse_thread_t *ft) {
+  int err = __atomic_load_n(&ft->resume_error, __ATOMIC_ACQUIRE);
+  if (err == 0 || ft->resume_reported || ft->env_gone || ft->ctx == NULL) return;
+  ft->resume_reported = 1;
+  napi_env env = ft->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value ctx, fn, msg;
+  napi_get_reference_value(env, ft->ctx, &ctx);
+  char text[256];
+  snprintf(text, sizeof(text), "cannot resume the FUSE connection: %s", strerror(-err));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  if (napi_get_named_property(env, ctx, "_onResumeError", &fn) == napi_ok) {
+    napi_valuetype type;
+    napi_typeof(env, fn, &type);
+    if (type == napi_function) napi_make_callback(env, NULL, ctx, fn, 1, &msg, NULL);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
 static void ft_async (uv_async_t* handle) {
   fuse_thread_t *ft = (fuse_thread_t *) handle->data;
   if (atomic_exchange(&(ft->locals_wanted), 0)) {
     ft->new_locals = locals_new(ft);
     uv_sem_post(&(ft->sem));
   }
+  ft_report_resume_error(ft);
   ft_maybe_teardown(ft);
 }
 
@@ -1251,11 +1290,21 @@ static void ft_pool_idle (void *arg) {
 
 static void* start_fuse_thread (void *data) {
   fuse_thread_t *ft = (fuse_thread_t *) data;
-  fuse_loop_mt(ft->fuse);
+  // lxcfs-ts (PATCHES.md 19): a taken-over connection first plays the kernel's recorded INIT to the new
+  // session (on this thread: fuse-native's init hands over to JS, which the main thread must be free for).
+  int resume_err = ft->resumed ? resume_chan_start(ft->rc) : 0;
+  if (resume_err == 0) fuse_loop_mt(ft->fuse);
 
-  // lxcfs-ts: fuse_unmount() already removes the channel from the session and frees it; upstream's
-  // fuse_session_remove_chan(ft->ch) here read (and could write) freed memory.
-  fuse_unmount(ft->mnt, ft->ch);
+  if (resume_err != 0) {
+    // Nothing was served. Not fuse_unmount(): that would unmount the mount this connection still serves for
+    // containers; the daemon decides. fuse_destroy closes the channel (and with it the descriptors).
+    __atomic_store_n(&ft->resume_error, resume_err, __ATOMIC_RELEASE);
+    uv_async_send(&(ft->async));
+  } else {
+    // lxcfs-ts: fuse_unmount() already removes the channel from the session and frees it; upstream's
+    // fuse_session_remove_chan(ft->ch) here read (and could write) freed memory.
+    fuse_unmount(ft->mnt, ft->ch);
+  }
   fuse_destroy(ft->fuse);
 
   // The workers are gone or going; their locals come back to the pool as they exit.
@@ -1264,13 +1313,128 @@ static void* start_fuse_thread (void *data) {
   return NULL;
 }
 
+// ---- lxcfs-ts (PATCHES.md 19): resumable channels ----
+
+#define MOUNT_PLAIN 0
+#define MOUNT_RESUMABLE 1
+#define MOUNT_RESUME 2
+
+static int rc_chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
+  return resume_chan_receive((resume_chan_t *) fuse_chan_data(*chp), buf, size);
+}
+
+static int rc_chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  return resume_chan_send((resume_chan_t *) fuse_chan_data(ch), iov, count);
+}
+
+// The channel's descriptor (fuse_unmount takes it away first and closes it itself). The resume_chan_t stays
+// until the fuse_thread_t goes: JS may still ask it for its stats.
+static void rc_chan_destroy (struct fuse_chan *ch) {
+  int fd = fuse_chan_fd(ch);
+  if (fd >= 0) close(fd);
+}
+
+static void session_process (void *ctx, const char *req, size_t len) {
+  struct fuse_chan *ch = (struct fuse_chan *) ctx;
+  struct fuse_buf buf = { .size = len, .flags = 0, .mem = (void *) req, .fd = -1, .pos = 0 };
+  fuse_session_process_buf(fuse_chan_session(ch), &buf, ch);
+}
+
+static int session_exited (void *ctx) {
+  return fuse_session_exited(fuse_chan_session((struct fuse_chan *) ctx));
+}
+
+static void session_exit (void *ctx) {
+  fuse_session_exit(fuse_chan_session((struct fuse_chan *) ctx));
+}
+
+// A libfuse channel over fuse_fd that a later daemon can take over (state_fd < 0: a new connection). NULL
+// with msg set on failure; both descriptors are closed then.
+static struct fuse_chan *resumable_channel (int fuse_fd, int state_fd, const char *mnt, resume_chan_t **rc_out, char *msg, size_t msg_size) {
+  resume_chan_t *rc = NULL;
+  int r = resume_chan_new(fuse_fd, state_fd, mnt, &rc);
+  if (r < 0) {
+    snprintf(msg, msg_size, "%s: %s", state_fd >= 0 ? "the stored FUSE state is not usable" : "cannot make the FUSE state", strerror(-r));
+    close(fuse_fd);
+    return NULL;
+  }
+  struct fuse_chan_ops ops = { .receive = rc_chan_receive, .send = rc_chan_send, .destroy = rc_chan_destroy };
+  // The buffer size libfuse's own channel uses (fuse_kern_chan.c): a page plus 4 KiB, at least 0x21000.
+  size_t bufsize = (size_t) getpagesize() + 0x1000;
+  if (bufsize < 0x21000) bufsize = 0x21000;
+  struct fuse_chan *ch = fuse_chan_new(&ops, fuse_fd, bufsize, rc);
+  if (ch == NULL) {
+    snprintf(msg, msg_size, "fuse_chan_new failed");
+    resume_chan_free(rc);
+    close(fuse_fd);
+    return NULL;
+  }
+  *rc_out = rc;
+  return ch;
+}
+
+// After a failure: a mount made here is unmounted; a taken-over connection is only let go.
+static void drop_channel (fuse_thread_t *ft, const char *mnt, struct fuse_chan *ch) {
+  if (ft->resumed) fuse_chan_destroy(ch);
+  else fuse_unmount(mnt, ch);
+}
+
+enum { DROP_MOUNT_OPTION = 1 };
+
+// The options fuse_mount() consumes (libfuse 2.9.9's mount.c): not libfuse's to parse in fuse_new().
+static const struct fuse_opt mount_only_options[] = {
+  FUSE_OPT_KEY("allow_other", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("nonempty", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("blkdev", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("auto_unmount", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("fsname=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("subtype=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("large_read", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("blksize=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("default_permissions", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("context=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("fscontext=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("defcontext=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("rootcontext=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("user=", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("-r", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("ro", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("rw", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("suid", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("nosuid", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("dev", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("nodev", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("exec", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("noexec", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("async", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("sync", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("dirsync", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("atime", DROP_MOUNT_OPTION),
+  FUSE_OPT_KEY("noatime", DROP_MOUNT_OPTION),
+  FUSE_OPT_END
+};
+
+static int drop_mount_option (void *data, const char *arg, int key, struct fuse_args *outargs) {
+  return key == DROP_MOUNT_OPTION ? 0 : 1;
+}
+
+// fuse_native_mount(mnt, options, ctx, handlers, implemented, mode, fuseFd, stateFd). mode: 0 a mount served
+// by libfuse's own channel (upstream), 1 a mount served by a resumable channel, 2 no mount: the stored
+// connection fuseFd (with its state stateFd; both owned from now on, closed on failure) is served again.
 NAPI_METHOD(fuse_native_mount) {
-  NAPI_ARGV(5)
+  NAPI_ARGV(8)
 
   NAPI_ARGV_UTF8(mnt, 1024, 0);
   NAPI_ARGV_UTF8(mntopts, 1024, 1);
   napi_value handlers = argv[3];
   NAPI_ARGV_BUFFER_CAST(uint32_t *, implemented, 4)
+  NAPI_ARGV_INT32(mode, 5)
+  NAPI_ARGV_INT32(fuse_fd, 6)
+  NAPI_ARGV_INT32(state_fd, 7)
+  if (mode < MOUNT_PLAIN || mode > MOUNT_RESUME || (mode == MOUNT_RESUME && (fuse_fd < 0 || state_fd < 0))) {
+    napi_throw_error(env, "EINVAL", "fuse_native_mount: bad mode or descriptors");
+    return NULL;
+  }
 
   fuse_thread_t *ft = calloc(1, sizeof(fuse_thread_t));
   if (ft == NULL) {
@@ -1328,15 +1492,43 @@ NAPI_METHOD(fuse_native_mount) {
 
   struct fuse_args args = FUSE_ARGS_INIT(_argc, _argv);
   errno = 0;
-  struct fuse_chan *ch = fuse_mount(mnt, &args);
+  char msg[2400];
+  const char *code = NULL;
+  struct fuse_chan *ch = NULL;
+  if (mode == MOUNT_RESUME) {
+    // lxcfs-ts (PATCHES.md 19): no mount; the stored connection is served as it is. Its mount options
+    // were applied when it was mounted, so only libfuse's own options are kept.
+    fuse_opt_parse(&args, NULL, mount_only_options, drop_mount_option);
+    ch = resumable_channel(fuse_fd, state_fd, mnt, &(ft->rc), msg, sizeof(msg));
+    if (ch == NULL) code = "EFUSERESUME";
+    ft->resumed = ch != NULL;
+  } else {
+    ch = fuse_mount(mnt, &args);
+    if (ch == NULL) {
+      snprintf(msg, sizeof(msg), "fuse_mount failed on %s: %s (options %s)", mnt, errno ? strerror(errno) : "see libfuse message on stderr", mntopts);
+      code = "EFUSEMOUNT";
+    } else if (mode == MOUNT_RESUMABLE) {
+      // Serve the new connection through a resumable channel on a copy of its descriptor.
+      int fd = fcntl(fuse_chan_fd(ch), F_DUPFD_CLOEXEC, 3);
+      struct fuse_chan *rch = fd < 0 ? NULL : resumable_channel(fd, -1, mnt, &(ft->rc), msg, sizeof(msg));
+      if (rch == NULL) {
+        if (fd < 0) snprintf(msg, sizeof(msg), "cannot copy the FUSE descriptor: %s", strerror(errno));
+        fuse_unmount(mnt, ch); // the copy, if any, was closed with the channel
+        ch = NULL;
+        code = "EFUSERESUME";
+      } else {
+        fuse_chan_destroy(ch); // closes the original descriptor; the copy serves
+        ch = rch;
+      }
+    }
+  }
 
   if (ch == NULL) {
-    char msg[2400];
-    snprintf(msg, sizeof(msg), "fuse_mount failed on %s: %s (options %s)", mnt, errno ? strerror(errno) : "see libfuse message on stderr", mntopts);
     fuse_opt_free_args(&args);
     release_mount_refs(env, ft);
+    resume_chan_free(ft->rc);
     free(ft);
-    napi_throw_error(env, "EFUSEMOUNT", msg);
+    napi_throw_error(env, code, msg);
     return NULL;
   }
 
@@ -1344,14 +1536,18 @@ NAPI_METHOD(fuse_native_mount) {
   fuse_opt_free_args(&args);
 
   if (fuse == NULL) {
-    // Never leave a mount without a daemon behind it.
-    fuse_unmount(mnt, ch);
-    char msg[2400];
+    // Never leave a mount without a daemon behind it (a stored connection is left to the daemon).
+    drop_channel(ft, mnt, ch);
     snprintf(msg, sizeof(msg), "fuse_new failed on %s (bad options? %s)", mnt, mntopts);
     release_mount_refs(env, ft);
+    resume_chan_free(ft->rc);
     free(ft);
     napi_throw_error(env, "EFUSENEW", msg);
     return NULL;
+  }
+  if (ft->rc != NULL) {
+    resume_session_t session = { .ctx = ch, .process = session_process, .exited = session_exited, .exit = session_exit };
+    resume_chan_set_session(ft->rc, &session);
   }
 
   uv_mutex_init(&(ft->mut));
@@ -1365,12 +1561,13 @@ NAPI_METHOD(fuse_native_mount) {
 
   int err = uv_async_init(uv_default_loop(), &(ft->async), (uv_async_cb) ft_async);
   if (err < 0) {
-    fuse_unmount(mnt, ch);
+    if (!ft->resumed) fuse_unmount(mnt, ch);
     fuse_destroy(fuse);
     release_mount_refs(env, ft);
     locals_pool_destroy(&(ft->pool));
     uv_mutex_destroy(&(ft->mut));
     uv_sem_destroy(&(ft->sem));
+    resume_chan_free(ft->rc);
     free(ft);
     napi_throw_error(env, "EFUSEASYNC", uv_strerror(err));
     return NULL;
@@ -1385,7 +1582,7 @@ NAPI_METHOD(fuse_native_mount) {
   err = handle == NULL ? ENOMEM : pthread_create(&(ft->thread), &attr, start_fuse_thread, ft);
   pthread_attr_destroy(&attr);
   if (err != 0) {
-    fuse_unmount(mnt, ch);
+    if (!ft->resumed) fuse_unmount(mnt, ch);
     fuse_destroy(fuse);
     release_mount_refs(env, ft);
     ft->unmounted = 1;
@@ -1440,6 +1637,136 @@ NAPI_METHOD(fuse_native_thread_stats) {
   return result;
 }
 
+// ---- lxcfs-ts (PATCHES.md 19): the connection behind a resumable mount ----
+
+static fuse_thread_t *mount_of (napi_env env, napi_value v, const char *who) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
+    char m[128];
+    snprintf(m, sizeof(m), "%s: not a mount handle", who);
+    napi_throw_type_error(env, "EINVAL", m);
+    return NULL;
+  }
+  return (fuse_thread_t *) data;
+}
+
+static napi_value number_array (napi_env env, const double *values, uint32_t n) {
+  napi_value result;
+  napi_create_array_with_length(env, n, &result);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    napi_create_double(env, values[i], &v);
+    napi_set_element(env, result, i, v);
+  }
+  return result;
+}
+
+// connection(handle): [fuse fd, state fd, resumed] of a resumable mount, or null.
+NAPI_METHOD(fuse_native_connection) {
+  NAPI_ARGV(1)
+  fuse_thread_t *ft = mount_of(env, argv[0], "connection");
+  if (ft == NULL) return NULL;
+  if (ft->rc == NULL || ft->torn_down) {
+    napi_value nul;
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  const double values[3] = { resume_chan_fuse_fd(ft->rc), resume_chan_state_fd(ft->rc), ft->resumed };
+  return number_array(env, values, 3);
+}
+
+// connectionStats(handle): [resumed, generation, nodes, handles, lookups made up, reopened, answered here,
+// forgets dropped, resend (0 or errno, -1 not sent), in flight, parked], or null.
+NAPI_METHOD(fuse_native_connection_stats) {
+  NAPI_ARGV(1)
+  fuse_thread_t *ft = mount_of(env, argv[0], "connectionStats");
+  if (ft == NULL) return NULL;
+  if (ft->rc == NULL) {
+    napi_value nul;
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  resume_chan_stats_t st;
+  resume_chan_stats(ft->rc, &st);
+  const double values[11] = { st.resumed, (double) st.generation, st.nodes, st.handles, (double) st.lookups_injected, (double) st.reopened, (double) st.stale_answered, (double) st.forgets_dropped, st.resend, st.in_flight, st.parked };
+  return number_array(env, values, 11);
+}
+
+// connectionDevice(handle, "major:minor"): records the mount's device in the state. 0 or an errno.
+NAPI_METHOD(fuse_native_connection_device) {
+  NAPI_ARGV(2)
+  fuse_thread_t *ft = mount_of(env, argv[0], "connectionDevice");
+  if (ft == NULL) return NULL;
+  NAPI_ARGV_UTF8(device, 64, 1)
+  int r = ft->rc == NULL ? EINVAL : -resume_chan_set_device(ft->rc, device);
+  NAPI_RETURN_INT32(r)
+}
+
+// handOver(handle): no more requests are read; those read are finished; the ones still waiting for JS when
+// the process exits are left for the next daemon (no EIO). Returns how many are in flight.
+NAPI_METHOD(fuse_native_hand_over) {
+  NAPI_ARGV(1)
+  fuse_thread_t *ft = mount_of(env, argv[0], "handOver");
+  if (ft == NULL) return NULL;
+  if (ft->rc == NULL) {
+    napi_throw_error(env, "EINVAL", "handOver: not a resumable mount");
+    return NULL;
+  }
+  atomic_store(&ft->handed_over, 1);
+  resume_chan_park(ft->rc);
+  resume_chan_stats_t st;
+  resume_chan_stats(ft->rc, &st);
+  NAPI_RETURN_UINT32(st.in_flight)
+}
+
+// inspectState(fd): [0, version, generation, nodes, init bytes, mountpoint, device], or [errno].
+NAPI_METHOD(fuse_native_inspect_state) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(fd, 0)
+  resume_state_info_t state;
+  int r = resume_state_inspect(fd, &state);
+  napi_value result, v;
+  napi_create_array(env, &result);
+  napi_create_int32(env, -r, &v);
+  napi_set_element(env, result, 0, v);
+  if (r == 0) {
+    const double values[4] = { state.version, (double) state.generation, state.nodes, state.init_len };
+    for (uint32_t i = 0; i < 4; i++) {
+      napi_create_double(env, values[i], &v);
+      napi_set_element(env, result, i + 1, v);
+    }
+    napi_create_string_utf8(env, state.mountpoint, NAPI_AUTO_LENGTH, &v);
+    napi_set_element(env, result, 5, v);
+    napi_create_string_utf8(env, state.device, NAPI_AUTO_LENGTH, &v);
+    napi_set_element(env, result, 6, v);
+  }
+  return result;
+}
+
+// fdInfo(fd): [kind, live]. kind 0: not open, 1: /dev/fuse, 2: a regular file or memfd, 3: something else.
+// live (for /dev/fuse): 1 while its connection stands, 0 once the kernel ended it (poll reports POLLERR).
+// It also marks fd close-on-exec: descriptors inherited from the service manager must not leak into the
+// programs the daemon runs.
+NAPI_METHOD(fuse_native_fd_info) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(fd, 0)
+  double kind = 0, live = 0;
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 10 && minor(st.st_rdev) == 229) {
+      kind = 1;
+      struct pollfd pfd = { .fd = fd, .events = 0 };
+      live = poll(&pfd, 1, 0) >= 0 && !(pfd.revents & (POLLERR | POLLHUP | POLLNVAL));
+    } else {
+      kind = S_ISREG(st.st_mode) ? 2 : 3;
+    }
+  }
+  const double values[2] = { kind, live };
+  return number_array(env, values, 2);
+}
+
 // lxcfs-ts: unmount without fusermount (which a fresh machine lacks); needs root. Returns 0 or an errno.
 NAPI_METHOD(fuse_native_umount2) {
   NAPI_ARGV(2)
@@ -1483,6 +1810,12 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
   NAPI_EXPORT_FUNCTION(fuse_native_umount2)
   NAPI_EXPORT_FUNCTION(fuse_native_thread_stats)
+  NAPI_EXPORT_FUNCTION(fuse_native_connection)
+  NAPI_EXPORT_FUNCTION(fuse_native_connection_stats)
+  NAPI_EXPORT_FUNCTION(fuse_native_connection_device)
+  NAPI_EXPORT_FUNCTION(fuse_native_hand_over)
+  NAPI_EXPORT_FUNCTION(fuse_native_inspect_state)
+  NAPI_EXPORT_FUNCTION(fuse_native_fd_info)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_sweep)

@@ -141,7 +141,56 @@ declare namespace Fuse {
     timeout?: number | false | ({ default?: number } & Record<string, number | false | undefined>);
     /** -o options appended verbatim (lxcfs-ts patch) */
     extraOptions?: string[];
+    /**
+     * lxcfs-ts patch (PATCHES.md 19): serve through a channel that a later process can take over
+     * (connection() gives the descriptors to keep, e.g. in systemd's descriptor store).
+     */
+    resumable?: boolean;
+    /**
+     * lxcfs-ts patch (PATCHES.md 19): take over a stored connection instead of mounting: its /dev/fuse
+     * descriptor and its state (both owned by the mount from then on, closed if it fails). The mountpoint
+     * is not touched (no stat, no mkdir, no mount). A failure after the call (the state refused, INIT not
+     * accepted) reaches mount's callback with code EFUSERESUME. The mount is resumable in turn.
+     */
+    resume?: { fuseFd: number; stateFd: number };
   }
+
+  /** What connection() reports of a resumable mount. */
+  interface Connection {
+    /** the /dev/fuse descriptor the mount is served through */
+    fuseFd: number;
+    /** the state memfd beside it (node ids by path, the kernel's INIT request, the mount's device) */
+    stateFd: number;
+    /** this mount took over a stored connection */
+    resumed: boolean;
+  }
+
+  interface ConnectionStats {
+    resumed: boolean;
+    /** 1 for a new connection, +1 at each take-over; file handles carry it */
+    generation: number;
+    /** paths with a node id */
+    nodes: number;
+    /** file and directory handles the kernel holds that map to this process */
+    handles: number;
+    /** LOOKUPs made up to learn this process's node of a path an earlier one gave the kernel */
+    lookupsMadeUp: number;
+    /** handles of an earlier process opened again on their first use */
+    reopened: number;
+    /** their RELEASE, FLUSH or FSYNC answered without reopening */
+    answeredHere: number;
+    forgetsDropped: number;
+    /** the kernel's answer to the resend request after a take-over: 0, an errno (EINVAL: Linux < 6.9), -1 not sent */
+    resend: number;
+    /** requests handed to libfuse and not answered yet */
+    inFlight: number;
+    /** handOver() was called */
+    parked: boolean;
+  }
+
+  type ConnectionState =
+    | { errno: 0; version: number; generation: number; nodes: number; initBytes: number; mountpoint: string; device: string }
+    | { errno: number; code: string };
 
   type FuseOps = Operations;
   type FuseOptions = Options;
@@ -179,6 +228,17 @@ declare class Fuse {
   unmount(cb: (err: Error | null) => void): void;
   /** Per-thread state of this mount (lxcfs-ts patch); null before it is mounted. */
   threadStats(): Fuse.ThreadStats | null;
+  /** lxcfs-ts patch (PATCHES.md 19): the descriptors of a resumable mount's connection, else null. */
+  connection(): Fuse.Connection | null;
+  connectionStats(): Fuse.ConnectionStats | null;
+  /** Records the mount's device ("major:minor" as mountinfo shows it) in the connection's state. */
+  setConnectionDevice(device: string): void;
+  /**
+   * Hand-over to a later process: no further request is read from the kernel (they wait there), those read
+   * are finished, and requests still waiting for JS when the process exits are left unanswered (the next
+   * process gets them again) instead of failing with EIO. Irreversible. Returns the requests in flight.
+   */
+  handOver(): number;
   /** The negative errno for a code name ('ENOENT' -> -2), -1 when unknown. */
   errno(code: string): number;
   /**
@@ -209,6 +269,13 @@ declare class Fuse {
    * on any other error.
    */
   static flock(fd: number, mode: 'exclusive' | 'shared' | 'unlock'): boolean;
+  /**
+   * lxcfs-ts patch (PATCHES.md 19): what descriptor fd is: 'fuse' (/dev/fuse; live while its connection
+   * stands), 'file' (a regular file or memfd), 'other', 'none' (not open). Marks it close-on-exec.
+   */
+  static fdInfo(fd: number): { kind: 'none' | 'fuse' | 'file' | 'other'; live: boolean };
+  /** The state of a stored connection (errno 0), or why fd is not one (EPROTO: not a state of this version). */
+  static inspectConnectionState(fd: number): Fuse.ConnectionState;
   static renderCache(ttlMs: number): Fuse.RenderCacheStats;
   static renderCacheStats(): Fuse.RenderCacheStats;
   /** Drop expired render-cache entries now (each holds a namespace fd); returns how many remain. */

@@ -159,6 +159,10 @@ class Fuse extends Nanoresource {
     this._force = !!opts.force
     this._mkdir = !!opts.mkdir
     this._thread = null // lxcfs-ts: the native mount's handle (a napi external), set once mounted
+    // lxcfs-ts (PATCHES.md 19): serve through a channel a later process can take over (resumable), or take
+    // over a stored connection instead of mounting (resume: { fuseFd, stateFd }, both owned from then on).
+    this._resume = opts.resume ? { fuseFd: opts.resume.fuseFd, stateFd: opts.resume.stateFd } : null
+    this._mode = this._resume ? MOUNT_RESUME : (opts.resumable ? MOUNT_RESUMABLE : MOUNT_PLAIN)
     this._handlers = this._makeHandlerArray()
 
     const implemented = [binding.op_init, binding.op_error, binding.op_getattr]
@@ -363,6 +367,63 @@ class Fuse extends Nanoresource {
     return { entries, hits, misses }
   }
 
+  // lxcfs-ts (PATCHES.md 19): what a descriptor is (inherited ones are made close-on-exec on the way).
+  static fdInfo (fd) {
+    const [kind, live] = binding.fuse_native_fd_info(fd)
+    return { kind: ['none', 'fuse', 'file', 'other'][kind] || 'other', live: live === 1 }
+  }
+
+  // The state a resumable mount keeps beside its connection, as read from a stored copy: null when fd is
+  // not such a state (of this version), else what it records.
+  static inspectConnectionState (fd) {
+    const [errno, version, generation, nodes, initBytes, mountpoint, device] = binding.fuse_native_inspect_state(fd)
+    if (errno !== 0) return { errno, code: ERRNO_NAMES.get(-errno) || 'E' + errno }
+    return { errno: 0, version, generation, nodes, initBytes, mountpoint, device }
+  }
+
+  // The descriptors to store so that a later process can take the connection over: null unless resumable.
+  connection () {
+    if (!this._thread) return null
+    const c = binding.fuse_native_connection(this._thread)
+    return c && { fuseFd: c[0], stateFd: c[1], resumed: c[2] === 1 }
+  }
+
+  connectionStats () {
+    if (!this._thread) return null
+    const c = binding.fuse_native_connection_stats(this._thread)
+    if (!c) return null
+    const [resumed, generation, nodes, handles, lookupsMadeUp, reopened, answeredHere, forgetsDropped, resend, inFlight, parked] = c
+    return { resumed: resumed === 1, generation, nodes, handles, lookupsMadeUp, reopened, answeredHere, forgetsDropped, resend, inFlight, parked: parked === 1 }
+  }
+
+  // Records the mount's device ("major:minor", from mountinfo) in the state, for the next process's check.
+  setConnectionDevice (device) {
+    const errno = this._thread ? binding.fuse_native_connection_device(this._thread, String(device)) : 22
+    if (errno !== 0) throw errnoError(errno, 'setConnectionDevice')
+  }
+
+  // Hand-over: read no further request (they wait in the kernel for the next process), finish those read;
+  // requests still waiting for JS when the process exits are left to the next process, never failed.
+  // Returns how many requests are in flight now (connectionStats().inFlight later).
+  handOver () {
+    if (!this._thread) throw errnoError(22, 'handOver')
+    return binding.fuse_native_hand_over(this._thread)
+  }
+
+  // Called natively when taking over a stored connection failed before it served (bad state, INIT refused).
+  _onResumeError (message) {
+    const err = new Error(message)
+    err.code = 'EFUSERESUME'
+    if (this._thread) {
+      try { binding.fuse_native_unmount(this.mnt, this._thread) } catch {} // releases the native side only
+    }
+    if (this._openCallback) {
+      const cb = this._openCallback
+      this._openCallback = null
+      process.nextTick(cb, err)
+    }
+  }
+
   // Debugging methods
 
   // lxcfs-ts (PATCHES.md 2, 15): the per-thread state of this mount. null before it is mounted.
@@ -376,6 +437,19 @@ class Fuse extends Nanoresource {
 
   _open (cb) {
     const self = this
+
+    if (this._resume) {
+      // lxcfs-ts (PATCHES.md 19): the mountpoint is the stored connection's own mount, waiting for a daemon:
+      // stat()ing it would wait for ever. cb runs once the recorded INIT has reached the new session.
+      this._openCallback = cb
+      try {
+        this._thread = binding.fuse_native_mount(this.mnt, this._fuseOptions(), this, this._handlers, this._getImplementedArray(), MOUNT_RESUME, this._resume.fuseFd, this._resume.stateFd)
+      } catch (err) {
+        this._openCallback = null
+        return cb(err)
+      }
+      return
+    }
 
     if (this._force) {
       // lxcfs-ts: a stale mount fails stat of the mountpoint itself with ENOTCONN
@@ -415,7 +489,7 @@ class Fuse extends Nanoresource {
           try {
             // TODO: asyncify
             // lxcfs-ts: the native side allocates its own state (PATCHES.md 15) and returns its handle
-            self._thread = binding.fuse_native_mount(self.mnt, opts, self, self._handlers, implemented)
+            self._thread = binding.fuse_native_mount(self.mnt, opts, self, self._handlers, implemented, self._mode, -1, -1)
           } catch (err) {
             return cb(explainMountError(err, self.mnt, opts))
           }
@@ -870,6 +944,19 @@ function explainMountError (err, mnt, opts) {
   try {
     if (fs.readdirSync(mnt).length > 0) err.message += '; the mountpoint is not empty (libfuse 2 refuses that without the nonempty option)'
   } catch {}
+  return err
+}
+
+// lxcfs-ts (PATCHES.md 19): how fuse_native_mount serves (fuse-native.c MOUNT_*).
+const MOUNT_PLAIN = 0
+const MOUNT_RESUMABLE = 1
+const MOUNT_RESUME = 2
+
+function errnoError (errno, what) {
+  const code = ERRNO_NAMES.get(-errno) || 'E' + errno
+  const err = new Error(`${what} failed: ${code}`)
+  err.code = code
+  err.errno = -errno
   return err
 }
 

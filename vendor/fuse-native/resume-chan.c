@@ -193,8 +193,8 @@ static int state_map (int fd, int writable, state_header_t **out, size_t *size_o
 }
 
 int resume_state_inspect (int state_fd, resume_state_info_t *out) {
-  state_header_t *h;
-  size_t size;
+  state_header_t *h = NULL;
+  size_t size = 0;
   int r = state_map(state_fd, 0, &h, &size);
   if (r < 0) return r;
   uint32_t count = 0;
@@ -793,10 +793,7 @@ int resume_chan_receive (resume_chan_t *rc, char *buf, size_t size) {
   for (;;) {
     if (atomic_load(&rc->parked)) park_forever(rc);
     if (rc->resumed && !atomic_load(&rc->init_done)) {
-      int old;
-      pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-      int r = replay_init(rc);
-      pthread_setcancelstate(old, NULL);
+      int r = resume_chan_start(rc);
       if (r != 0) {
         fprintf(stderr, "lxcfs-ts: the session refused the recorded INIT (%s): cannot resume the connection\n", strerror(-r));
         return -EPROTO;
@@ -1023,6 +1020,15 @@ int resume_chan_new (int fuse_fd, int state_fd, const char *mountpoint, resume_c
 
 void resume_chan_set_session (resume_chan_t *rc, const resume_session_t *session) {
   rc->session = *session;
+}
+
+int resume_chan_start (resume_chan_t *rc) {
+  if (!rc->resumed || atomic_load(&rc->init_done)) return 0;
+  int old;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+  int r = replay_init(rc);
+  pthread_setcancelstate(old, NULL);
+  return r;
 }
 
 void resume_chan_free (resume_chan_t *rc) {

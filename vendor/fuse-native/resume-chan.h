@@ -1,4 +1,4 @@
-// lxcfs-ts: a FUSE channel that can outlive its daemon (PATCHES.md 18, lxcfs-ts issue 11).
+// lxcfs-ts: a FUSE channel that can outlive its daemon (PATCHES.md 19, lxcfs-ts issue 11).
 //
 // A daemon restart normally ends the kernel's FUSE connection with it. When another process (systemd's
 // file descriptor store) keeps the /dev/fuse descriptor open, the connection survives and requests wait in
@@ -89,6 +89,10 @@ typedef struct {
 // (-EPROTO: not a usable state).
 int resume_chan_new (int fuse_fd, int state_fd, const char *mountpoint, resume_chan_t **out);
 void resume_chan_set_session (resume_chan_t *rc, const resume_session_t *session);
+// A resumed channel: plays the recorded INIT to the session and asks the kernel to resend what the dead
+// daemon had read (once; the first receive does it otherwise). 0, or -errno when the session refused INIT.
+// Nothing to do for a new connection.
+int resume_chan_start (resume_chan_t *rc);
 // Closes the state fd and frees everything. No thread may be inside receive or send (parked ones
 // included: park is for a process about to exit).
 void resume_chan_free (resume_chan_t *rc);

@@ -1,4 +1,4 @@
-// Unit test of resume-chan.c (PATCHES.md 18), a plain C program: prints "ok N - what" / "not ok N - what"
+// Unit test of resume-chan.c (PATCHES.md 19), a plain C program: prints "ok N - what" / "not ok N - what"
 // lines, then "1..N", and exits 1 when a check failed.
 //
 // The kernel is faked by one end of a SOCK_SEQPACKET socket pair (one message per read and per write, as
