@@ -189,8 +189,8 @@ declare namespace Fuse {
   }
 
   type ConnectionState =
-    | { errno: 0; version: number; generation: number; nodes: number; initBytes: number; mountpoint: string; device: string }
-    | { errno: number; code: string };
+    | { ok: true; version: number; generation: number; nodes: number; initBytes: number; mountpoint: string; device: string }
+    | { ok: false; errno: number; code: string };
 
   type FuseOps = Operations;
   type FuseOptions = Options;
@@ -274,7 +274,7 @@ declare class Fuse {
    * stands), 'file' (a regular file or memfd), 'other', 'none' (not open). Marks it close-on-exec.
    */
   static fdInfo(fd: number): { kind: 'none' | 'fuse' | 'file' | 'other'; live: boolean };
-  /** The state of a stored connection (errno 0), or why fd is not one (EPROTO: not a state of this version). */
+  /** The state of a stored connection (ok), or why fd is not one (EPROTO: not a state of this version). */
   static inspectConnectionState(fd: number): Fuse.ConnectionState;
   static renderCache(ttlMs: number): Fuse.RenderCacheStats;
   static renderCacheStats(): Fuse.RenderCacheStats;

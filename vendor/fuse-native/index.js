@@ -377,8 +377,8 @@ class Fuse extends Nanoresource {
   // not such a state (of this version), else what it records.
   static inspectConnectionState (fd) {
     const [errno, version, generation, nodes, initBytes, mountpoint, device] = binding.fuse_native_inspect_state(fd)
-    if (errno !== 0) return { errno, code: ERRNO_NAMES.get(-errno) || 'E' + errno }
-    return { errno: 0, version, generation, nodes, initBytes, mountpoint, device }
+    if (errno !== 0) return { ok: false, errno, code: ERRNO_NAMES.get(-errno) || 'E' + errno }
+    return { ok: true, version, generation, nodes, initBytes, mountpoint, device }
   }
 
   // The descriptors to store so that a later process can take the connection over: null unless resumable.

@@ -573,29 +573,30 @@ static int session_handle (resume_chan_t *rc, const struct fuse_in_header *kin, 
   return err == 0 ? 1 : err;
 }
 
-// Plays the recorded INIT to the session (its reply is dropped), then asks the kernel to queue again the
-// requests the previous daemon read and never answered. Runs once, before the first request is read.
+// Asks the kernel to queue again the requests the previous daemon read and never answered (they are read
+// only once the session is ready), then plays the recorded INIT to the session (its reply is dropped).
+// Runs once, before the first request is read.
 static int replay_init (resume_chan_t *rc) {
   pthread_mutex_lock(&rc->inject_lock);
   int err = 0;
   if (!atomic_load(&rc->init_done)) {
-    uint32_t len = __atomic_load_n(&rc->hdr->init_len, __ATOMIC_ACQUIRE);
-    if (len > 0) {
-      char req[RESUME_INIT_MAX];
-      memcpy(req, rc->hdr->init, len);
-      err = inject(rc, req, len, NULL, 0, NULL);
-    }
-    if (err == 0) {
-      // (With no INIT recorded, the previous daemon died before reading it: it is still queued, or back
-      // in the queue after the resend.)
+    if (rc->resend == -1) {
       struct fuse_out_header out = { .len = sizeof(out), .error = FUSE_NOTIFY_RESEND, .unique = 0 };
       struct iovec iov = { .iov_base = &out, .iov_len = sizeof(out) };
       int r = write_iov(rc, &iov, 1);
       pthread_mutex_lock(&rc->lock);
       rc->resend = r == 0 ? 0 : -r;
       pthread_mutex_unlock(&rc->lock);
-      atomic_store(&rc->init_done, 1);
     }
+    // (With no INIT recorded, the previous daemon died before reading it: it is still queued, or back in
+    // the queue after the resend, and reaches the session as the kernel's.)
+    uint32_t len = __atomic_load_n(&rc->hdr->init_len, __ATOMIC_ACQUIRE);
+    if (len > 0) {
+      char req[RESUME_INIT_MAX];
+      memcpy(req, rc->hdr->init, len);
+      err = inject(rc, req, len, NULL, 0, NULL);
+    }
+    if (err == 0) atomic_store(&rc->init_done, 1);
   }
   pthread_mutex_unlock(&rc->inject_lock);
   return err;

@@ -19,10 +19,10 @@
 //   first use, with an OPEN or OPENDIR made up from the request's caller (uid, gid, pid): for lxcfs-ts that
 //   renders the file again for that reader, as a read from offset 0 of a /proc seq_file does; its RELEASE,
 //   FLUSH or FSYNC is answered here when it was never used.
-// - INIT: the kernel's INIT request is recorded in the state at the first start; a resuming channel plays
-//   it to its new session at the first receive (the reply is dropped: the kernel negotiated long ago) and
-//   then asks the kernel (FUSE_NOTIFY_RESEND, Linux 6.9+) to queue again every request that the dead
-//   daemon had read but not answered.
+// - INIT: the kernel's INIT request is recorded in the state at the first start. A resuming channel asks
+//   the kernel (FUSE_NOTIFY_RESEND, Linux 6.9+) to queue again every request that the dead daemon had read
+//   but not answered, then plays the recorded INIT to its new session (the reply is dropped: the kernel
+//   negotiated long ago), before it reads anything.
 //
 // It knows nothing of libfuse's types: the session it feeds is three callbacks (resume_session_t), so
 // test/resume-chan-test.c drives it with a fake kernel (a SOCK_SEQPACKET socket pair) and a fake session.
@@ -89,8 +89,8 @@ typedef struct {
 // (-EPROTO: not a usable state).
 int resume_chan_new (int fuse_fd, int state_fd, const char *mountpoint, resume_chan_t **out);
 void resume_chan_set_session (resume_chan_t *rc, const resume_session_t *session);
-// A resumed channel: plays the recorded INIT to the session and asks the kernel to resend what the dead
-// daemon had read (once; the first receive does it otherwise). 0, or -errno when the session refused INIT.
+// A resumed channel: asks the kernel to resend what the dead daemon had read, and plays the recorded INIT
+// to the session (once; the first receive does it otherwise). 0, or -errno when the session refused INIT.
 // Nothing to do for a new connection.
 int resume_chan_start (resume_chan_t *rc);
 // Closes the state fd and frees everything. No thread may be inside receive or send (parked ones

@@ -510,14 +510,15 @@ static void test_restart (void) {
   rc = NULL;
   check(resume_chan_new(dfd, state_copy, NULL, &rc) == 0, "a channel resumes the connection from the stored state");
   fake_session_t *s2 = session_new(2, rc);
-  // The first receive plays INIT to the session and asks the kernel to resend; a request already queued
-  // comes first.
+  // Starting asks the kernel to resend and plays INIT to the session, before anything is read.
   uint64_t u = ksend(FUSE_GETATTR, 1, 1, &ga, sizeof(ga));
-  serve_one(rc, s2);
+  check(resume_chan_start(rc) == 0, "the channel starts");
   check(s2->inits == 1 && s2->init_len == sizeof(struct fuse_in_header) + sizeof(init) && memcmp(s2->init + sizeof(struct fuse_in_header), &init, sizeof(init)) == 0, "the new session got the kernel's INIT as recorded");
-  check(s2->before_init == 0, "no request reached the session before INIT");
+  check(daemon_pending(), "(nothing read yet)");
   krecv(&r);
-  check(r.out.unique == 0 && r.out.error == FUSE_NOTIFY_RESEND, "the kernel is asked to resend what the dead daemon read (no INIT reply reaches it)");
+  check(r.out.unique == 0 && r.out.error == FUSE_NOTIFY_RESEND && !kpending(), "the kernel is asked to resend what the dead daemon read, and gets no INIT reply");
+  serve_one(rc, s2);
+  check(s2->before_init == 0 && s2->inits == 1, "no request reached the session before INIT, nor a second INIT");
   krecv(&r);
   check(r.out.unique == u && r.out.error == 0, "then requests are served");
 
