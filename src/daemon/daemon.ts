@@ -10,6 +10,7 @@ import { hostPath } from '../context/sources.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { RenderService } from '../context/render-service.js';
 import { MANAGED_FUSE_OPTIONS, renderOptionsOf, type DaemonOptions } from './cli.js';
+import { closeFds, decide, FD_STORE_NAME, fdStoreUsable, mountDevice, mountsOfDevice, readMountinfo, takePassedFds, type StoredConnection } from './fd-store.js';
 import { detachMount, FuseHost, reattachHelper } from './fuse-host.js';
 import type { Logger } from './logger.js';
 import { Metrics, serveMetrics } from './metrics.js';
@@ -39,6 +40,8 @@ export class Daemon {
   private metricsServer: Server | undefined;
   private reloadFailures = 0;
   private reattachedMounts = 0;
+  /** the FUSE connection is in systemd's descriptor store (src/daemon/fd-store.ts): SIGTERM hands it over */
+  private fdStored = false;
 
   constructor(
     readonly options: DaemonOptions,
@@ -49,7 +52,10 @@ export class Daemon {
     this.logOnce = onceLogger(log);
   }
 
-  /** Take the pid file, prepare the mountpoint, load the renderers and mount. Nothing is left on failure. */
+  /**
+   * Take the pid file, take over the FUSE connection systemd kept for us (or prepare the mountpoint),
+   * load the renderers and mount. Nothing is left on failure.
+   */
   async start(): Promise<StartResult> {
     const { options, log } = this;
     const pidfile = acquirePidfile(options.pidfile);
@@ -62,14 +68,17 @@ export class Daemon {
       return { ok: false, message };
     };
 
-    const prepared = await prepareMountpoint(options.mountpoint, detachMount);
-    if (!prepared.ok) return fail(prepared.message);
+    // A connection systemd kept across a restart: decided before anything touches the mountpoint (a
+    // mount waiting for its daemon must not be stat()ed).
+    let resume = await this.takeStoredConnection();
     for (const note of options.compatNotes) log.info(note);
-    if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
-    if (prepared.placeholders.length > 0) log.warn({ mountpoint: options.mountpoint, placeholders: prepared.placeholders.slice(0, 20), count: prepared.placeholders.length }, 'the mountpoint holds empty placeholders a container runtime made while no daemon served: mounting over them');
 
     const first = this.loader.load();
-    if (!first.ok) return fail(first.message);
+    if (!first.ok) {
+      // systemd keeps its copies: a start that works (Restart=, a fixed bundle) resumes the connection then.
+      if (resume) closeFds([resume.fuseFd, resume.stateFd]);
+      return fail(first.message);
+    }
     const service = new RenderService(this.reader, this.resolver, renderOptionsOf(options), first.loaded.module, this.sampler);
     this.service = service;
     this.pinHostFiles();
@@ -87,43 +96,72 @@ export class Daemon {
       passthrough: false,
     };
 
-    const host = new FuseHost(
-      options.mountpoint,
-      {
-        files: () => service.files,
-        mirrors: () => service.mirrors,
-        hidden: (path, caller) => service.hidden(path, caller),
-        open: (path, caller) => {
-          const started = performance.now();
-          const rendered = service.render(path, caller);
-          this.metrics.observe(path, (performance.now() - started) / 1000, rendered.ok ? undefined : rendered.errno);
-          if (rendered.ok) return rendered;
-          // A caller that exited mid-request is routine; a failing renderer is not. Either is logged once
-          // per distinct error, not once per read: a broken renderer read in a loop must not flood the log.
-          this.logOnce(rendered.errno === 'EIO' ? 'error' : 'warn', { path, errno: rendered.errno, caller }, rendered.reason);
-          return rendered;
+    const makeHost = (extraOptions: string[]) =>
+      new FuseHost(
+        options.mountpoint,
+        {
+          files: () => service.files,
+          mirrors: () => service.mirrors,
+          hidden: (path, caller) => service.hidden(path, caller),
+          open: (path, caller) => {
+            const started = performance.now();
+            const rendered = service.render(path, caller);
+            this.metrics.observe(path, (performance.now() - started) / 1000, rendered.ok ? undefined : rendered.errno);
+            if (rendered.ok) return rendered;
+            // A caller that exited mid-request is routine; a failing renderer is not. Either is logged once
+            // per distinct error, not once per read: a broken renderer read in a loop must not flood the log.
+            this.logOnce(rendered.errno === 'EIO' ? 'error' : 'warn', { path, errno: rendered.errno, caller }, rendered.reason);
+            return rendered;
+          },
         },
-      },
-      log,
-      [...this.userFuseOptions(), ...(prepared.placeholders.length > 0 ? ['nonempty'] : [])],
-      options.renderCacheMs,
-    );
-    this.host = host;
-    try {
-      await host.mount();
-    } catch (err) {
-      this.host = undefined;
-      return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
+        log,
+        [...this.userFuseOptions(), ...extraOptions],
+        options.renderCacheMs,
+      );
+
+    let host: FuseHost | undefined;
+    if (resume) {
+      host = makeHost([]);
+      try {
+        await host.mount({ resume: { fuseFd: resume.fuseFd, stateFd: resume.stateFd } });
+        this.fdStored = true; // systemd still holds them
+        const stats = host.connectionStats();
+        log.info({ mountpoint: options.mountpoint, generation: stats?.generation, paths: stats?.nodes, resend: stats?.resend }, 'resumed the FUSE connection systemd kept: containers and the files they hold open are served again without an error');
+      } catch (err) {
+        // The binding closed both descriptors; the mount they served waits for a daemon that will not come.
+        await this.dropStoredConnection(resume, `cannot resume it: ${(err as Error).message}`);
+        host = undefined;
+        resume = undefined;
+      }
     }
+    if (!host) {
+      const prepared = await prepareMountpoint(options.mountpoint, detachMount);
+      if (!prepared.ok) return fail(prepared.message);
+      if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
+      if (prepared.placeholders.length > 0) log.warn({ mountpoint: options.mountpoint, placeholders: prepared.placeholders.slice(0, 20), count: prepared.placeholders.length }, 'the mountpoint holds empty placeholders a container runtime made while no daemon served: mounting over them');
+      host = makeHost(prepared.placeholders.length > 0 ? ['nonempty'] : []);
+      const store = fdStoreUsable();
+      if (!store.ok && process.env.NOTIFY_SOCKET) log.warn({ reason: store.reason }, 'systemd cannot keep the FUSE connection: a restart will break open files (running containers are re-attached)');
+      try {
+        await host.mount({ resumable: store.ok });
+      } catch (err) {
+        return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
+      }
+      if (store.ok) this.storeConnection(host);
+    }
+    this.host = host;
     if (options.metrics) {
       try {
         this.metricsServer = await serveMetrics(options.metrics, () => this.metricsText());
       } catch (err) {
         await host.unmount().catch(() => undefined);
+        if (this.fdStored) this.systemd.removeFds(FD_STORE_NAME);
         this.host = undefined;
         return fail(`cannot serve metrics on ${options.metrics}: ${(err as Error).message}`);
       }
     }
+    const stats = host.connectionStats();
+    this.status.connection = { fdStore: this.fdStored, resumed: resume !== undefined, generation: stats?.generation ?? 0 };
     this.saveStatus();
     log.info(
       {
@@ -137,12 +175,66 @@ export class Daemon {
         loadavg: options.enableLoadavg,
         cfs: options.enableCfs,
         renderCacheMs: options.renderCacheMs,
+        fdStore: this.fdStored,
+        resumed: resume !== undefined,
       },
       'serving',
     );
     this.systemd.ready(this.servingStatus());
     if (options.reattach) void this.reattach();
     return { ok: true };
+  }
+
+  /**
+   * The connection systemd passed back (src/daemon/fd-store.ts), when it can be resumed. Whatever else was
+   * passed is closed; what cannot be used is also dropped from the store, and a mount of it left on the
+   * mountpoint is detached, so the fresh mount that follows is not stacked on a connection nobody serves.
+   */
+  private async takeStoredConnection(): Promise<StoredConnection | undefined> {
+    const passed = takePassedFds();
+    if (passed.length === 0) return undefined;
+    const decision = decide(passed, this.options.mountpoint, readMountinfo());
+    if (decision.kind === 'resume') {
+      closeFds(decision.others);
+      return decision.connection;
+    }
+    if (decision.reason) this.log.warn({ mountpoint: this.options.mountpoint, reason: decision.reason }, 'not resuming the FUSE connection systemd kept; mounting afresh (running containers are re-attached)');
+    if (decision.drop) this.systemd.removeFds(FD_STORE_NAME);
+    closeFds(decision.close);
+    if (decision.detach) await this.detachDevice(decision.detach);
+    return undefined;
+  }
+
+  /**
+   * A stored connection the binding could not serve (it closed our descriptors): out of the store, its
+   * mount detached.
+   */
+  private async dropStoredConnection(connection: StoredConnection, reason: string): Promise<void> {
+    this.log.error({ mountpoint: this.options.mountpoint, reason }, 'dropping the FUSE connection systemd kept; mounting afresh (running containers are re-attached)');
+    this.systemd.removeFds(FD_STORE_NAME);
+    await this.detachDevice(connection.device);
+  }
+
+  /** Detach the mounts of `device` stacked on the mountpoint (umount2, no access to the filesystem). */
+  private async detachDevice(device: string): Promise<void> {
+    for (let n = mountsOfDevice(this.options.mountpoint, device); n > 0 && mountDevice(this.options.mountpoint) === device; n--) {
+      await detachMount(this.options.mountpoint).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot detach the stored connection\'s mount'));
+    }
+  }
+
+  /** After a fresh mount under systemd: its connection into the descriptor store (FDSTORE=1). */
+  private storeConnection(host: FuseHost): void {
+    const connection = host.connection();
+    const device = mountDevice(this.options.mountpoint);
+    if (!connection || !device) {
+      this.log.warn({ mountpoint: this.options.mountpoint }, 'the FUSE connection cannot be stored (no resumable channel or no mount found in mountinfo)');
+      return;
+    }
+    host.setConnectionDevice(device);
+    const sent = this.systemd.storeFds(FD_STORE_NAME, [connection.fuseFd, connection.stateFd]);
+    this.fdStored = sent === 0;
+    if (sent === 0) this.log.info({ device }, 'FUSE connection stored in systemd\'s descriptor store: a restart or crash will not break running containers');
+    else this.log.warn({ errno: sent }, 'FDSTORE=1 failed: a restart will break open files (running containers are re-attached)');
   }
 
   /**
@@ -209,8 +301,13 @@ export class Daemon {
     log.warn({ passthrough: service.passthrough }, service.passthrough ? 'SIGUSR2: serving host files (virtualization off)' : 'SIGUSR2: virtualization back on');
   }
 
-  /** SIGTERM/SIGINT: unmount and release the pid file; resolves with the exit code (once, however often called). */
+  /**
+   * SIGTERM with the connection in systemd's descriptor store: hand it over (the mount stays; requests wait
+   * in the kernel for the next start, which resumes it). Otherwise (SIGINT, or not stored): unmount, drop
+   * the stored connection, release the pid file. Resolves with the exit code (once, however often called).
+   */
   stop(signal?: NodeJS.Signals): Promise<number> {
+    if (signal === 'SIGTERM' && this.fdStored && this.host?.connection()) this.stopping ??= this.handOver(signal);
     this.stopping ??= (async () => {
       this.log.info({ signal }, 'unmounting');
       this.systemd.stopping();
@@ -223,6 +320,8 @@ export class Daemon {
         this.log.error({ err }, 'unmount failed');
         code = 1;
       }
+      // systemd's copy would keep the connection, and with it every container's binds, waiting for ever.
+      if (this.fdStored) this.systemd.removeFds(FD_STORE_NAME);
       this.kept.closeAll();
       if (this.status) removeStatus(statusPathFor(this.options.pidfile));
       this.pidfile?.release();
@@ -230,6 +329,19 @@ export class Daemon {
       return code;
     })();
     return this.stopping;
+  }
+
+  private async handOver(signal: NodeJS.Signals): Promise<number> {
+    this.log.info({ signal, mountpoint: this.options.mountpoint }, 'handing the FUSE connection over to the next start (systemd keeps it; the mount stays)');
+    this.systemd.stopping();
+    this.sampler?.stop();
+    this.metricsServer?.close();
+    const inFlight = await this.host!.handOver();
+    this.kept.closeAll();
+    if (this.status) removeStatus(statusPathFor(this.options.pidfile));
+    this.pidfile?.release();
+    this.log.info({ code: 0, inFlight }, inFlight === 0 ? 'stopped; requests wait in the kernel for the next start' : 'stopped; requests still in flight are sent again to the next start by the kernel');
+    return 0;
   }
 
   /** systemd's STATUS= line: what is served, by which renderers, and the last reload failure if any. */

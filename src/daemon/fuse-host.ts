@@ -56,8 +56,15 @@ export class FuseHost {
     private readonly renderCacheMs = 0,
   ) {}
 
-  mount(): Promise<void> {
+  /**
+   * Mount, or with `connection.resume` serve a stored connection again instead (no mount: the mountpoint
+   * is that connection's own mount; vendor/fuse-native/PATCHES.md 19). `connection.resumable`: serve
+   * through a channel a later daemon can take over (connection() gives what to store).
+   */
+  mount(connection: { resumable?: boolean; resume?: { fuseFd: number; stateFd: number } } = {}): Promise<void> {
     const fuse = new Fuse(this.mountpoint, this.operations(), {
+      resumable: connection.resumable === true,
+      ...(connection.resume ? { resume: connection.resume } : {}),
       allowOther: true, // containers' non-root users read these files
       directIo: true, // dynamic content: no page cache, st_size is not a limit for reads
       entryTimeout: 0.5, // LXCFS's values: a lookup is trusted for half a second
@@ -109,6 +116,40 @@ export class FuseHost {
       this.sweepTimer.unref();
     };
     arm(this.renderCacheMs + 10);
+  }
+
+  /** The descriptors of a resumable connection (to store), else undefined. */
+  connection(): Fuse.Connection | undefined {
+    return this.fuse?.connection() ?? undefined;
+  }
+
+  connectionStats(): Fuse.ConnectionStats | undefined {
+    return this.fuse?.connectionStats() ?? undefined;
+  }
+
+  /** Records the mount's device in the connection's state (the next daemon checks it before resuming). */
+  setConnectionDevice(device: string): void {
+    this.fuse?.setConnectionDevice(device);
+  }
+
+  /**
+   * Hand the connection over to the next daemon instead of unmounting: read no further request (they
+   * wait in the kernel), and resolve once the ones already read are answered (or after `maxWaits` turns
+   * of ~1 ms: what is left then is sent again to the next daemon by the kernel, Linux 6.9+). Resolves
+   * with the requests still in flight (0 normally).
+   */
+  async handOver(maxWaits = 1000): Promise<number> {
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    const fuse = this.fuse;
+    if (!fuse) return 0;
+    let inFlight = fuse.handOver();
+    // Requests waiting for this thread are answered by the event loop between these turns.
+    for (let i = 0; i < maxWaits && inFlight > 0; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      inFlight = fuse.connectionStats()?.inFlight ?? 0;
+    }
+    return inFlight;
   }
 
   unmount(): Promise<void> {

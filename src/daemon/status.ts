@@ -17,6 +17,11 @@ export interface DaemonStatus {
   caches?: { pidNamespaces: number; containerStates: number; loadavgContainers: number; loadavgMaxSliceMs?: number };
   /** --render-cache-ms and the binding's counters since start, refreshed on SIGUSR1 */
   renderCache?: { ms: number; entries: number; hits: number; misses: number };
+  /**
+   * the FUSE connection: kept in systemd's descriptor store (fdStore), taken over from a previous daemon
+   * (resumed), how many daemons have served it (generation; 0 when not resumable). src/daemon/fd-store.ts
+   */
+  connection?: { fdStore: boolean; resumed: boolean; generation: number };
 }
 
 export function statusPathFor(pidfile: string): string {
@@ -62,6 +67,7 @@ export function readStatus(pidfile: string): StatusReport {
     `bundle:       ${status.renderers.path}`,
     `reloads:      ${status.reloads}`,
     `passthrough:  ${status.passthrough ? 'on (host files served)' : 'off'}`,
+    `connection:   ${!status.connection ? 'n/a' : !status.connection.fdStore ? 'not in a descriptor store (a restart breaks open files)' : `in systemd's descriptor store, ${status.connection.resumed ? `resumed (daemon ${status.connection.generation} on it)` : 'mounted by this daemon'}`}`,
     `last failure: ${status.lastReloadError ? `${status.lastReloadError.at}: ${status.lastReloadError.message.split('\n')[0]}` : 'none'}`,
     `render cache: ${status.renderCache ? (status.renderCache.ms === 0 ? 'off' : `${status.renderCache.ms} ms, ${status.renderCache.entries} entries, ${status.renderCache.hits} hits, ${status.renderCache.misses} misses (as of the last SIGUSR1)`) : 'n/a'}`,
     `caches:       ${status.caches ? `${status.caches.pidNamespaces} pid namespaces, ${status.caches.containerStates} containers with state, ${status.caches.loadavgContainers} sampled for loadavg${status.caches.loadavgMaxSliceMs !== undefined ? ` (longest sampler slice ${status.caches.loadavgMaxSliceMs} ms)` : ''} (as of the last SIGUSR1)` : 'n/a'}`,

@@ -35,6 +35,19 @@ export class SystemdNotifier {
     this.notify(`RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
   }
 
+  /**
+   * FDSTORE=1: systemd keeps dups of `fds` under `name` and passes them to the next start
+   * (src/daemon/fd-store.ts). 0 when sent, an errno name when not, null without a notify socket.
+   */
+  storeFds(name: string, fds: number[]): 0 | string | null {
+    return Fuse.sdNotify(`FDSTORE=1\nFDNAME=${name}`, fds, this.env.NOTIFY_SOCKET);
+  }
+
+  /** FDSTOREREMOVE=1: systemd closes what it keeps under `name`. */
+  removeFds(name: string): 0 | string | null {
+    return Fuse.sdNotify(`FDSTOREREMOVE=1\nFDNAME=${name}`, [], this.env.NOTIFY_SOCKET);
+  }
+
   stopping(): void {
     this.stopWatchdog();
     this.notify('STOPPING=1\nSTATUS=stopping');
