@@ -4,7 +4,7 @@
 // machine: the unit runs from a temp copy whose ExecStart points at a temp "/usr/local/bin".
 
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, MAIN, mountsAt, ROOT, run, scratchDir, startDaemon } from './helpers/daemon.js';
@@ -58,8 +58,10 @@ t.test('the unit\'s commands, run as systemd runs them, against a real daemon', 
   const mountpoint = join(dir, 'var/lib/lxcfs');
   t.teardown(() => cleanup(dir, mountpoint));
   const bin = tempInstall(dir);
-  // The unit's own command lines, pointed at this temp root (and a temp runtime dir for the pid file).
-  const local = (command: string) => command.replaceAll('/var/lib/lxcfs', mountpoint).replace('/usr/local/bin/lxcfs-ts', `${bin} --runtime-dir ${dir}`);
+  // The unit's own command lines, pointed at this temp root (and a temp runtime dir for the pid file), with
+  // systemd's own substitutions made: $$ is a literal $, %n the unit's name.
+  const local = (command: string) =>
+    command.replaceAll('/var/lib/lxcfs', mountpoint).replace('/usr/local/bin/lxcfs-ts', `${bin} --runtime-dir ${dir}`).replaceAll('$$', '$').replaceAll('%n', 'lxcfs-ts.service');
   const [pre] = directive('ExecStartPre');
   const [start] = directive('ExecStart');
   const [reload] = directive('ExecReload');
@@ -86,19 +88,32 @@ t.test('the unit\'s commands, run as systemd runs them, against a real daemon', 
   t.pass('ExecReload: the daemon reloaded (RELOADING=1, then READY=1) and still runs');
   t.equal(daemon.exitCode, null);
 
-  // A crash leaves a dead mount; ExecStopPost (its "-" prefix: failure ignored) detaches it.
+  // ExecStopPost runs with $SERVICE_RESULT set by systemd. After a crash the mount stays: Restart= starts
+  // the next daemon, which resumes the connection systemd kept (test/fdstore.test.ts; this stand-in keeps
+  // nothing, so here the mount is dead, and the next start would detach it itself).
   daemon.kill('SIGKILL');
   await exited;
   t.equal(mountsAt(mountpoint).length, 1, 'the killed daemon left its mount');
-  t.match(stopPost, /^-/, 'ExecStopPost failures are ignored (after a clean stop there is nothing to unmount)');
-  t.equal(run('sh', ['-c', local(stopPost.slice(1))]).code, 0, 'ExecStopPost after a crash');
-  t.same(mountsAt(mountpoint), [], 'ExecStopPost detached the dead mount');
-  t.not(run('sh', ['-c', local(stopPost.slice(1))]).code, 0, 'and fails with nothing mounted, hence the "-"');
+  t.match(stopPost, /^-/, 'ExecStopPost failures are ignored (nothing mounted is fine)');
+  const stopPostWith = (env: Record<string, string>) => spawnSync('sh', ['-c', local(stopPost.slice(1))], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 }).status;
+  t.equal(stopPostWith({ SERVICE_RESULT: 'signal' }), 0, 'ExecStopPost after a crash');
+  t.equal(mountsAt(mountpoint).length, 1, 'after a crash the mount stays for the next start');
+  // A clean exit under `systemctl restart` (a restart job is queued for the unit): it stays too.
+  const fakeBin = join(dir, 'fake-bin');
+  mkdirSync(fakeBin);
+  writeFileSync(join(fakeBin, 'systemctl'), `#!/bin/sh\n[ "$1 $2 $3" = "list-jobs --no-legend lxcfs-ts.service" ] && echo "4711 lxcfs-ts.service restart running"\n`, { mode: 0o755 });
+  t.equal(stopPostWith({ SERVICE_RESULT: 'success', PATH: `${fakeBin}:${process.env.PATH}` }), 0, 'ExecStopPost under systemctl restart');
+  t.equal(mountsAt(mountpoint).length, 1, 'under systemctl restart the mount stays for the next start');
+  // A clean exit with no restart coming (`systemctl stop`; here systemctl cannot list jobs at all): detached.
+  t.equal(stopPostWith({ SERVICE_RESULT: 'success' }), 0, 'ExecStopPost after systemctl stop');
+  t.same(mountsAt(mountpoint), [], 'after systemctl stop the mount is detached');
+  t.not(stopPostWith({ SERVICE_RESULT: 'success' }), 0, 'and it fails with nothing mounted, hence the "-"');
 });
 
 t.test('the unit\'s requirements', async (t) => {
   t.same(directive('ExecStartPost'), [], 'no polling for readiness: Type=notify says it');
-  t.same(directive('KillMode'), ['process'], 'SIGTERM reaches only the daemon, which unmounts itself');
+  t.same(directive('KillMode'), ['process'], 'SIGTERM reaches only the daemon, which hands its connection over or unmounts');
+  t.ok(directive('FileDescriptorStoreMax').some((n) => Number(n) >= 2), 'systemd keeps the FUSE connection and its state across restarts');
   t.ok(directive('Restart').some((r) => ['on-failure', 'always', 'on-abnormal'].includes(r)), 'a crashed daemon comes back');
   t.ok(directive('Before').join(' ').split(/\s+/).includes('lxc.service'), 'LXC\'s mount hook finds the files served');
   t.ok(directive('OOMScoreAdjust').some((v) => Number(v) < 0), 'the OOM killer prefers anything else');
