@@ -16,6 +16,7 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { createContainer, liveCgroupsMissing, type ScratchContainer } from './helpers/cgroups.js';
 import { PROC_FILES } from './helpers/container.js';
@@ -299,6 +300,73 @@ t.test('a stored connection still alive but no longer on the mountpoint: dropped
   const mark = readers.open().length;
   await until('the container reading the new mount', () => readers.open().slice(mark).some((l) => /^ok meminfo MemTotal:\s+163840 kB\|/.test(l)));
   await readers.stop();
+  process.kill(second.pid, 'SIGINT');
+  await second.exited;
+});
+
+/** CPU time (clock ticks) a thread has used in user mode: /proc/PID/task/TID/stat field 14. */
+function userTicks(pid: number, tid = pid): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11]);
+  } catch {
+    return 0;
+  }
+}
+
+const [kernelMajor, kernelMinor] = release().split('.').map(Number) as [number, number];
+const hasResend = kernelMajor > 6 || (kernelMajor === 6 && kernelMinor >= 9);
+
+t.test('a request the killed daemon had read and not answered is answered by the next one', { skip: noCgroups || (hasResend ? false : `Linux ${release()} has no FUSE_NOTIFY_RESEND (6.9+)`) }, async (t) => {
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'mnt');
+  const store = await startFdStore(dir);
+  t.teardown(() => {
+    store.close();
+    cleanup(dir, mountpoint);
+  });
+  // A bundle whose meminfo never finishes for a 144 MiB container (the smoke render at start has other
+  // limits): the container's open is read by the daemon, which then spins in JavaScript until killed.
+  const stuck = join(dir, 'stuck-renderers.cjs');
+  writeFileSync(
+    stuck,
+    `${readFileSync(BUNDLE, 'utf8')}
+;(() => {
+  const meminfo = module.exports.files.find((f) => f.path === 'proc/meminfo');
+  const render = meminfo.render;
+  meminfo.render = (snapshot, options) => {
+    const text = render(snapshot, options);
+    if (/^MemTotal:\\s+147456 kB$/m.test(text)) for (;;) {}
+    return text;
+  };
+})();
+`,
+  );
+  const first = await store.startDaemon(['-p', join(dir, 'lxcfs-ts.pid'), mountpoint], { LXCFS_TS_RENDERERS: stuck });
+  t.teardown(() => run('kill', ['-9', String(first.pid)]));
+  await serving(first);
+  const box = createContainer(t, 'fdstore-resend', { memoryBytes: 144 * MiB });
+  const out = join(dir, 'resend.out');
+  const before = userTicks(first.pid);
+  const reader = spawn('sh', ['-c', `${box.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ')} && exec unshare -m --pid --fork --mount-proc sh -c 'mount --bind "$MNT/proc/meminfo" /proc/meminfo && head -1 /proc/meminfo > "$OUT" 2>&1; echo "exit $?" >> "$OUT"'`], {
+    env: { ...process.env, MNT: mountpoint, OUT: out },
+    stdio: 'ignore',
+  });
+  t.teardown(() => reader.kill('SIGKILL'));
+  let readerDone = false;
+  reader.on('exit', () => (readerDone = true));
+  // The daemon's JavaScript thread spinning (a second of CPU, where an idle daemon uses none) means it
+  // took the container's open.
+  await until('the daemon spinning on the container\'s open', () => userTicks(first.pid) - before > 100);
+  process.kill(first.pid, 'SIGKILL');
+  await first.exited;
+  t.notOk(existsSync(out) && readFileSync(out, 'utf8').includes('exit'), 'the open has not returned');
+  const second = await store.startDaemon(['-p', join(dir, 'lxcfs-ts.pid'), mountpoint]);
+  t.teardown(() => run('kill', ['-9', String(second.pid)]));
+  await serving(second);
+  await until('the container\'s open to return', () => readerDone);
+  t.match(readFileSync(out, 'utf8'), /^MemTotal:\s+147456 kB\nexit 0\n$/, 'the kernel sent the open again, and the next daemon answered it: the container read its own meminfo');
+  t.equal(resumedLine(second)?.resend, 0, 'FUSE_NOTIFY_RESEND accepted');
   process.kill(second.pid, 'SIGINT');
   await second.exited;
 });

@@ -222,12 +222,21 @@ export class Daemon {
     }
   }
 
-  /** After a fresh mount under systemd: its connection into the descriptor store (FDSTORE=1). */
+  /**
+   * After a fresh mount under systemd: its connection into the descriptor store (FDSTORE=1), when the
+   * kernel can send a dead daemon's unanswered requests again to the next one (FUSE_NOTIFY_RESEND, Linux
+   * 6.9+). Without that, a request caught in a restart would wait for ever: better to fail it.
+   */
   private storeConnection(host: FuseHost): void {
     const connection = host.connection();
     const device = mountDevice(this.options.mountpoint);
+    const resend = host.connectionStats()?.resend;
     if (!connection || !device) {
       this.log.warn({ mountpoint: this.options.mountpoint }, 'the FUSE connection cannot be stored (no resumable channel or no mount found in mountinfo)');
+      return;
+    }
+    if (resend !== 0) {
+      this.log.warn({ errno: resend }, 'this kernel cannot resend FUSE requests to a new daemon (FUSE_NOTIFY_RESEND, Linux 6.9+): the connection is not stored, a restart re-attaches running containers instead');
       return;
     }
     host.setConnectionDevice(device);

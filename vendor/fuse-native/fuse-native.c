@@ -1290,9 +1290,10 @@ static void ft_pool_idle (void *arg) {
 
 static void* start_fuse_thread (void *data) {
   fuse_thread_t *ft = (fuse_thread_t *) data;
-  // lxcfs-ts (PATCHES.md 19): a taken-over connection first plays the kernel's recorded INIT to the new
+  // lxcfs-ts (PATCHES.md 19): a resumable channel first learns whether the kernel can resend requests (a
+  // taken-over connection asks it to), and a taken-over one plays the kernel's recorded INIT to the new
   // session (on this thread: fuse-native's init hands over to JS, which the main thread must be free for).
-  int resume_err = ft->resumed ? resume_chan_start(ft->rc) : 0;
+  int resume_err = ft->rc != NULL ? resume_chan_start(ft->rc) : 0;
   if (resume_err == 0) fuse_loop_mt(ft->fuse);
 
   if (resume_err != 0) {

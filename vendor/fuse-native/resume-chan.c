@@ -99,7 +99,7 @@ struct resume_chan {
 
   pthread_mutex_t lock;           // everything below but the atomics
   pthread_mutex_t inject_lock;    // one made-up request sequence at a time
-  atomic_int init_done;           // the recorded INIT was played to the session (resumed channels)
+  atomic_int started;             // resume_chan_start ran: resend asked (or probed), INIT replayed when resuming
 
   uint32_t *index;                // (parent, name) -> record index + 1, open addressing
   uint32_t index_mask;
@@ -573,30 +573,29 @@ static int session_handle (resume_chan_t *rc, const struct fuse_in_header *kin, 
   return err == 0 ? 1 : err;
 }
 
-// Asks the kernel to queue again the requests the previous daemon read and never answered (they are read
-// only once the session is ready), then plays the recorded INIT to the session (its reply is dropped).
-// Runs once, before the first request is read.
-static int replay_init (resume_chan_t *rc) {
+// Asks the kernel to queue again the requests a previous daemon read and never answered
+// (FUSE_NOTIFY_RESEND); on a new connection, before anything was read, this only tells whether the kernel
+// can (Linux 6.9+; EINVAL before), which decides whether a restart can be seamless. A resumed channel then
+// plays the recorded INIT to the session (its reply is dropped). Runs once, before the first request is read.
+static int start_once (resume_chan_t *rc) {
   pthread_mutex_lock(&rc->inject_lock);
   int err = 0;
-  if (!atomic_load(&rc->init_done)) {
-    if (rc->resend == -1) {
-      struct fuse_out_header out = { .len = sizeof(out), .error = FUSE_NOTIFY_RESEND, .unique = 0 };
-      struct iovec iov = { .iov_base = &out, .iov_len = sizeof(out) };
-      int r = write_iov(rc, &iov, 1);
-      pthread_mutex_lock(&rc->lock);
-      rc->resend = r == 0 ? 0 : -r;
-      pthread_mutex_unlock(&rc->lock);
-    }
+  if (!atomic_load(&rc->started)) {
+    struct fuse_out_header out = { .len = sizeof(out), .error = FUSE_NOTIFY_RESEND, .unique = 0 };
+    struct iovec iov = { .iov_base = &out, .iov_len = sizeof(out) };
+    int r = write_iov(rc, &iov, 1);
+    pthread_mutex_lock(&rc->lock);
+    rc->resend = r == 0 ? 0 : -r;
+    pthread_mutex_unlock(&rc->lock);
     // (With no INIT recorded, the previous daemon died before reading it: it is still queued, or back in
     // the queue after the resend, and reaches the session as the kernel's.)
     uint32_t len = __atomic_load_n(&rc->hdr->init_len, __ATOMIC_ACQUIRE);
-    if (len > 0) {
+    if (rc->resumed && len > 0) {
       char req[RESUME_INIT_MAX];
       memcpy(req, rc->hdr->init, len);
       err = inject(rc, req, len, NULL, 0, NULL);
     }
-    if (err == 0) atomic_store(&rc->init_done, 1);
+    if (err == 0) atomic_store(&rc->started, 1);
   }
   pthread_mutex_unlock(&rc->inject_lock);
   return err;
@@ -793,7 +792,7 @@ static void park_forever (resume_chan_t *rc) {
 int resume_chan_receive (resume_chan_t *rc, char *buf, size_t size) {
   for (;;) {
     if (atomic_load(&rc->parked)) park_forever(rc);
-    if (rc->resumed && !atomic_load(&rc->init_done)) {
+    if (!atomic_load(&rc->started)) {
       int r = resume_chan_start(rc);
       if (r != 0) {
         fprintf(stderr, "lxcfs-ts: the session refused the recorded INIT (%s): cannot resume the connection\n", strerror(-r));
@@ -1013,7 +1012,7 @@ int resume_chan_new (int fuse_fd, int state_fd, const char *mountpoint, resume_c
   pthread_mutex_init(&rc->inject_lock, NULL);
   sem_init(&rc->park_sem, 0, 0);
   rc->resend = -1;
-  atomic_init(&rc->init_done, 0);
+  atomic_init(&rc->started, 0);
   atomic_init(&rc->parked, 0);
   *out = rc;
   return 0;
@@ -1024,10 +1023,10 @@ void resume_chan_set_session (resume_chan_t *rc, const resume_session_t *session
 }
 
 int resume_chan_start (resume_chan_t *rc) {
-  if (!rc->resumed || atomic_load(&rc->init_done)) return 0;
+  if (atomic_load(&rc->started)) return 0;
   int old;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-  int r = replay_init(rc);
+  int r = start_once(rc);
   pthread_setcancelstate(old, NULL);
   return r;
 }

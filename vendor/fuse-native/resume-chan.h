@@ -78,7 +78,7 @@ typedef struct {
   uint64_t reopened;        // handles of an earlier daemon opened again on their first use
   uint64_t stale_answered;  // their RELEASE/FLUSH/FSYNC answered here without reopening
   uint64_t forgets_dropped;
-  int resend;               // 0: FUSE_NOTIFY_RESEND accepted, else the errno the kernel gave (-1: not sent)
+  int resend;               // 0: the kernel accepted FUSE_NOTIFY_RESEND (Linux 6.9+), else its errno (-1: not sent yet)
   uint32_t in_flight;       // requests handed to the session and not answered yet
   int parked;
 } resume_chan_stats_t;
@@ -89,9 +89,10 @@ typedef struct {
 // (-EPROTO: not a usable state).
 int resume_chan_new (int fuse_fd, int state_fd, const char *mountpoint, resume_chan_t **out);
 void resume_chan_set_session (resume_chan_t *rc, const resume_session_t *session);
-// A resumed channel: asks the kernel to resend what the dead daemon had read, and plays the recorded INIT
-// to the session (once; the first receive does it otherwise). 0, or -errno when the session refused INIT.
-// Nothing to do for a new connection.
+// Before the first request is read (once; the first receive does it otherwise): asks the kernel to resend
+// what a previous daemon had read and not answered (on a new connection nothing: this only learns whether
+// the kernel can, Linux 6.9+, in stats.resend), and on a resumed channel plays the recorded INIT to the
+// session. 0, or -errno when the session refused INIT.
 int resume_chan_start (resume_chan_t *rc);
 // Closes the state fd and frees everything. No thread may be inside receive or send (parked ones
 // included: park is for a process about to exit).
