@@ -124,7 +124,7 @@ export class Daemon {
       host = makeHost([]);
       try {
         await host.mount({ resume: { fuseFd: resume.fuseFd, stateFd: resume.stateFd } });
-        this.fdStored = true; // systemd still holds them
+        this.fdStored = Boolean(process.env.NOTIFY_SOCKET); // systemd passed them, and still holds them
         const stats = host.connectionStats();
         log.info({ mountpoint: options.mountpoint, generation: stats?.generation, paths: stats?.nodes, resend: stats?.resend }, 'resumed the FUSE connection systemd kept: containers and the files they hold open are served again without an error');
       } catch (err) {

@@ -1485,13 +1485,13 @@ NAPI_METHOD(fuse_native_mount) {
   if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;
   if (implemented[op_init]) ops.init = fuse_native_init;
 
-  int _argc = (strcmp(mntopts, "-o") <= 0) ? 1 : 2;
-  char *_argv[] = {
-    (char *) "fuse_bindings_dummy",
-    (char *) mntopts
-  };
-
-  struct fuse_args args = FUSE_ARGS_INIT(_argc, _argv);
+  // (Built with fuse_opt_add_arg, which only appends to arguments it allocated itself.)
+  struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+  fuse_opt_add_arg(&args, "fuse_bindings_dummy");
+  if (strcmp(mntopts, "-o") > 0) fuse_opt_add_arg(&args, mntopts);
+  // lxcfs-ts (PATCHES.md 19): libfuse may splice requests and replies straight between the descriptor and
+  // a pipe, past the channel's receive and send; a resumable channel must see every one of them.
+  if (mode != MOUNT_PLAIN) fuse_opt_add_arg(&args, "-ono_splice_read,no_splice_write,no_splice_move");
   errno = 0;
   char msg[2400];
   const char *code = NULL;
