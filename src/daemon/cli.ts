@@ -70,8 +70,12 @@ Accepted for LXCFS compatibility, with a note in the log at start:
 
 Under systemd (NOTIFY_SOCKET set; Type=notify) it says READY=1 once the files
 are served, keeps STATUS= current, and pings WATCHDOG=1 when WatchdogSec= is set.
+On Linux 6.9+ it also keeps its FUSE connection in systemd's descriptor store
+(FDSTORE=1; the unit needs FileDescriptorStoreMax=2): the next start serves the
+same connection, so a restart or crash fails no read in running containers.
 
-Signals: SIGTERM/SIGINT unmount and exit 0; SIGUSR1 reloads the renderers
+Signals: SIGTERM/SIGINT unmount and exit 0 (SIGTERM hands the mount over to the
+next start instead when the connection is in the store); SIGUSR1 reloads the renderers
 (dist/renderers.cjs) without unmounting, keeping the old ones if the new bundle
 fails to load or to render; SIGUSR2 toggles host passthrough (every file shows
 the host's).
