@@ -8,8 +8,8 @@
 //      small library with a deliberate heap overflow; its report must land in the report directory. This
 //      proves that reports from the node processes the tests start (echo-fs, the daemon) are collected.
 //   4. The binding and real-mount suites (default: test/binding.test.ts test/render-cache.test.ts
-//      test/daemon.test.ts, or the files given) with that environment, inherited by every process they
-//      start: FUSE_NATIVE_ADDON makes fuse-native's index.js load the sanitized addon, LD_PRELOAD puts the
+//      test/daemon.test.ts test/fdstore.test.ts, or the files given) with that environment, inherited by
+//      every process they start (the descriptor-store stand-in hands LD_PRELOAD on to the daemon only): FUSE_NATIVE_ADDON makes fuse-native's index.js load the sanitized addon, LD_PRELOAD puts the
 //      ASan runtime first in node (which is not built with it; test/sanitize-preload.cjs, loaded into
 //      every node process, keeps it out of the other programs), ASAN_OPTIONS/UBSAN_OPTIONS write each
 //      process's reports to files. Node's own allocations are not tracked for leaks (detect_leaks=0).
@@ -27,7 +27,7 @@ import { buildCTests, runCTest } from '../vendor/fuse-native/test/c-tests.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = join(root, 'vendor/fuse-native');
 const addon = join(pkg, 'build/sanitize/fuse.node');
-const suites = process.argv.length > 2 ? process.argv.slice(2) : ['test/binding.test.ts', 'test/render-cache.test.ts', 'test/daemon.test.ts'];
+const suites = process.argv.length > 2 ? process.argv.slice(2) : ['test/binding.test.ts', 'test/render-cache.test.ts', 'test/daemon.test.ts', 'test/fdstore.test.ts'];
 
 const failures = [];
 const say = (s) => process.stdout.write(`${s}\n`);

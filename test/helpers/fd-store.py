@@ -9,9 +9,10 @@
 # most MAX in all (the rest are closed); FDSTOREREMOVE=1 closes those named FDNAME=. As systemd does
 # (unless FDPOLL=0), a kept descriptor that reports POLLERR or POLLHUP is closed and dropped.
 # Commands, one JSON object a line on stdin:
-#   {"start": [argv...], "env": {...}, "stdout": PATH, "stderr": PATH}
+#   {"start": [argv...], "env": {...}, "stdout": PATH, "stderr": PATH, "preload": LIB}
 #       runs argv with the kept descriptors as fds 3.., LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID (its own
-#       pid, through `sh -c 'export LISTEN_PID=$$; exec "$@"'`) and NOTIFY_SOCKET=SOCKET
+#       pid, through `sh -c 'export LISTEN_PID=$$; exec "$@"'`), NOTIFY_SOCKET=SOCKET, and LD_PRELOAD=LIB
+#       when given
 #   {"list": true}       reports what is kept
 #   {"release": true}    closes everything kept (systemd does so when the unit stops)
 # Events, one JSON object a line on stdout: {"listening": SOCKET} first, then
@@ -105,7 +106,12 @@ def start(cmd):
     else:
         for key in ('LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID'):
             env.pop(key, None)
-    argv = ['sh', '-c', 'export LISTEN_PID=$$; exec "$@"', 'sh'] + cmd['start'] if kept else cmd['start']
+    # The program gets LD_PRELOAD only if the command asks ("preload"): npm run test:sanitize preloads the
+    # ASan runtime into node, and the shell in between must not get it.
+    env.pop('LD_PRELOAD', None)
+    if cmd.get('preload'):
+        env['EXEC_PRELOAD'] = cmd['preload']
+    argv = ['sh', '-c', 'export LISTEN_PID=$$; [ -z "$EXEC_PRELOAD" ] || export LD_PRELOAD="$EXEC_PRELOAD"; unset EXEC_PRELOAD; exec "$@"', 'sh'] + cmd['start']
     out = open(cmd['stdout'], 'ab') if cmd.get('stdout') else subprocess.DEVNULL
     err = open(cmd['stderr'], 'ab') if cmd.get('stderr') else subprocess.DEVNULL
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, close_fds=False, preexec_fn=child_fds)

@@ -93,7 +93,9 @@ export async function startFdStore(dir: string, max = 16): Promise<FdStore> {
       const stdout = join(dir, `daemon-${n}.log`);
       const stderr = join(dir, `daemon-${n}.err`);
       const from = events.length;
-      send({ start: [process.execPath, MAIN, ...args], env, stdout, stderr });
+      // Under npm run test:sanitize the daemon (node) needs the ASan runtime preloaded (test/sanitize-preload.cjs).
+      const preload = process.env.LXCFS_TS_SANITIZE_PRELOAD;
+      send({ start: [process.execPath, MAIN, ...args], env, stdout, stderr, ...(preload ? { preload } : {}) });
       const { event } = await waitFor((e) => e.started !== undefined, from);
       const pid = event.started!;
       const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
