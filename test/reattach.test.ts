@@ -6,13 +6,13 @@
 
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMountinfo } from 'node-cgroups-parser';
-import { classify } from '../src/daemon/reattach.js';
+import { classify, reattachNamespace, scan } from '../src/daemon/reattach.js';
 import { createContainer, liveCgroupsMissing, type ScratchContainer } from './helpers/cgroups.js';
 import { PROC_FILES } from './helpers/container.js';
-import { cleanup, MAIN, run, scratchDir, startDaemon, type Daemon } from './helpers/daemon.js';
+import { cleanup, MAIN, ROOT, run, scratchDir, startDaemon, type Daemon } from './helpers/daemon.js';
 
 const MiB = 1024 * 1024;
 const noCgroups = liveCgroupsMissing() ?? false;
@@ -66,6 +66,45 @@ function container(t: Test, daemon: Daemon, name: string, limit: number): Box {
   });
   return { child, log, box, lines: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
+
+t.test('scan: a namespace is entered through its oldest process, not its lowest pid', async (t) => {
+  // A fake /proc: namespace A holds pid 5 (started at tick 900: a short-lived process after pids wrapped)
+  // and pid 7 (tick 100: the container's init); namespace B (ours) is skipped.
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir));
+  const proc = join(dir, 'proc');
+  const pidDir = (pid: number | string, ns: string, start: number, mountinfo: string) => {
+    mkdirSync(join(proc, String(pid), 'ns'), { recursive: true });
+    symlinkSync(ns, join(proc, String(pid), 'ns/mnt'));
+    writeFileSync(join(proc, String(pid), 'stat'), `${pid} (s h) S 1 ${'0 '.repeat(17)}${start} 0\n`);
+    writeFileSync(join(proc, String(pid), 'mountinfo'), mountinfo);
+  };
+  pidDir('self', 'mnt:[2]', 1, '');
+  pidDir(5, 'mnt:[1]', 900, MOUNTINFO);
+  pidDir(7, 'mnt:[1]', 100, MOUNTINFO);
+  pidDir(9, 'mnt:[2]', 50, MOUNTINFO);
+  const found = await scan('/tmp/m4/mnt', '0:42', { procRoot: proc });
+  t.same(found.map((c) => [c.namespace, c.pid, c.candidates]), [['mnt:[1]', 7, [7, 5]]]);
+});
+
+t.test('reattachNamespace: a candidate that can no longer be entered is skipped for the next', async (t) => {
+  // A stand-in helper: pid 11 "exited" (exit 2, as the real one when it cannot enter), pid 12 works.
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir));
+  const helper = join(dir, 'helper');
+  writeFileSync(helper, '#!/bin/sh\necho "$@" >> "$(dirname "$0")/calls"\nif [ "$1" = 11 ]; then echo "cannot enter the mount namespace of pid 11: No such file or directory" >&2; exit 2; fi\nwhile IFS="$(printf \'\\t\')" read -r root target; do printf \'ok\\t%s\\n\' "$target"; done\n');
+  chmodSync(helper, 0o755);
+  const r = await reattachNamespace(helper, '/tmp/m4/mnt', { namespace: 'mnt:[77]', pid: 11, candidates: [11, 12], dead: [{ root: '/proc/meminfo', target: '/proc/meminfo' }], placeholders: [] });
+  t.match(r, { pid: 12, kind: 'container', reattached: ['/proc/meminfo'], failed: [] });
+  t.same(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n'), ['11 /tmp/m4/mnt 77', '12 /tmp/m4/mnt 77'], 'the namespace inode goes with the pid');
+});
+
+t.test('the real helper refuses a pid that is no longer in the namespace it was chosen for', async (t) => {
+  const helper = join(ROOT, 'vendor/fuse-native/build/Release/lxcfs-ts-reattach');
+  const r = run('sh', ['-c', `echo "/proc/meminfo	/nowhere" | ${helper} $$ /tmp 1`]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /pid \d+ is no longer in mount namespace 1/);
+});
 
 /** Wait until `cond` holds (a hang guard bounds it, not a timing assertion). */
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -126,6 +165,9 @@ t.test('containers survive SIGTERM + start, SIGKILL + start and lxcfs-ts reattac
       await until('the re-attach pass', () => daemon.logs().some((l) => l.msg === 're-attach pass done'));
       const done = daemon.logs().find((l) => l.msg === 're-attach pass done')!;
       const lines = daemon.logs().filter((l) => l.msg === 'container re-attached').map((l) => ({ namespace: String(l.namespace), count: (l.reattached as string[]).length }));
+      // Each container is named by its oldest process (the one that made its namespaces), however many
+      // short-lived ones (the reader loop's) come and go with lower or higher pids.
+      for (const c of [a, b]) t.equal(daemon.logs().find((l) => l.msg === 'container re-attached' && l.namespace === namespaceOf(c))?.containerPid, c.child.pid, `${how}: named by its oldest process`);
       t.same(perContainer(lines), [ours(a), ours(b)], `${how}: every lxcfs-ts mount of both containers re-attached`);
       t.ok((done.containers as number) >= 2 && (done.reattached as number) >= expected, `${how}: the summary counts them`);
       t.equal(done.failed, 0);

@@ -33,8 +33,10 @@ export interface DeadBind {
 export interface ContainerMounts {
   /** the mount namespace, "mnt:[4026532xxx]" */
   namespace: string;
-  /** a process of that namespace (the lowest pid) */
+  /** a process of that namespace: the oldest one (a container's init, usually) */
   pid: number;
+  /** processes of that namespace to enter it through, oldest first (a short-lived one may be gone) */
+  candidates: number[];
   dead: DeadBind[];
   /** binds of the mountpoint's underlying directory, made while no daemon served: left alone */
   placeholders: string[];
@@ -68,23 +70,49 @@ export function classify(mounts: MountInfo[], live: string, mountpoint: string):
   return { dead, placeholders };
 }
 
-/** Every mount namespace but ours with dead lxcfs-ts binds or placeholders, one process each. */
+/** At most this many processes of one namespace are tried to enter it. */
+const MAX_CANDIDATES = 8;
+
+/**
+ * Every mount namespace but ours with dead lxcfs-ts binds or placeholders, with the processes to enter it
+ * through, oldest first: the lowest pid may be a short-lived process (pids wrap), the oldest is the
+ * container's init or close to it.
+ */
 export async function scan(mountpoint: string, live: string, options: ScanOptions = {}): Promise<ContainerMounts[]> {
   const procRoot = options.procRoot ?? '/proc';
   const own = await readlink(`${procRoot}/self/ns/mnt`).catch(() => undefined);
-  const seen = new Set<string>(own ? [own] : []);
-  const found: ContainerMounts[] = [];
+  const members = new Map<string, number[]>();
   const pids = (await readdir(procRoot).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
   for (const pid of pids) {
     const namespace = await readlink(`${procRoot}/${pid}/ns/mnt`).catch(() => undefined);
-    if (!namespace || seen.has(namespace)) continue; // kernel threads and exited processes have none
-    const text = await readFile(`${procRoot}/${pid}/mountinfo`, 'utf8').catch(() => undefined);
-    if (text === undefined) continue; // exited meanwhile: the next process of its namespace will do
-    seen.add(namespace);
-    const { dead, placeholders } = classify(parseMountinfo(text), live, mountpoint);
-    if (dead.length > 0 || placeholders.length > 0) found.push({ namespace, pid, dead, placeholders });
+    if (!namespace || namespace === own) continue; // kernel threads and exited processes have none
+    const list = members.get(namespace);
+    if (list) list.push(pid);
+    else members.set(namespace, [pid]);
   }
-  return found;
+  const found: ContainerMounts[] = [];
+  for (const [namespace, list] of members) {
+    let text: string | undefined;
+    for (const pid of list) {
+      text = await readFile(`${procRoot}/${pid}/mountinfo`, 'utf8').catch(() => undefined);
+      if (text !== undefined) break; // exited meanwhile: the next process of its namespace will do
+    }
+    if (text === undefined) continue;
+    const { dead, placeholders } = classify(parseMountinfo(text), live, mountpoint);
+    if (dead.length === 0 && placeholders.length === 0) continue;
+    const started = await Promise.all(list.slice(0, 256).map(async (pid) => ({ pid, start: startTimeOf(await readFile(`${procRoot}/${pid}/stat`, 'utf8').catch(() => '')) })));
+    const candidates = started.filter((p) => p.start !== undefined).sort((a, b) => a.start! - b.start! || a.pid - b.pid).slice(0, MAX_CANDIDATES).map((p) => p.pid);
+    if (candidates.length === 0) continue; // every process of it exited
+    found.push({ namespace, pid: candidates[0]!, candidates, dead, placeholders });
+  }
+  return found.sort((a, b) => a.pid - b.pid);
+}
+
+/** Field 22 of /proc/<pid>/stat (start time, ticks since boot), after the comm's last ')'. */
+function startTimeOf(stat: string): number | undefined {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = Number(fields[19]);
+  return Number.isFinite(start) ? start : undefined;
 }
 
 export interface ReattachResult {
@@ -102,20 +130,38 @@ export interface ReattachResult {
   placeholders: string[];
 }
 
-/** Run the native helper for one namespace: ok/skip/error per dead bind. */
-export function reattachNamespace(helper: string, mountpoint: string, c: ContainerMounts): Promise<ReattachResult> {
-  const kind = c.placeholders.length > 0 || c.dead.some((d) => d.root !== '/') ? 'container' : 'copy';
-  const result: ReattachResult = { namespace: c.namespace, pid: c.pid, kind, reattached: [], skipped: [], failed: [], placeholders: c.placeholders };
-  if (c.dead.length === 0) return Promise.resolve(result);
+/**
+ * Run the native helper for one namespace: ok/skip/error per dead bind. It enters the namespace through
+ * the first candidate process still in it (the helper checks the namespace's inode: a pid reused by
+ * another process is not followed).
+ */
+export async function reattachNamespace(helper: string, mountpoint: string, c: ContainerMounts): Promise<ReattachResult> {
+  const base = resolvePath(mountpoint);
+  // A copy inherited by a process that made a private mount namespace sits at the mountpoint's own path;
+  // a container's binds (of files, of directories, or of the whole tree) sit elsewhere.
+  const kind = c.placeholders.length > 0 || c.dead.some((d) => d.target !== base) ? 'container' : 'copy';
+  let last: ReattachResult | undefined;
+  for (const pid of c.candidates.length > 0 ? c.candidates : [c.pid]) {
+    const attempt = await reattachThrough(helper, base, c, pid, kind);
+    if (attempt.entered) return attempt.result;
+    last = attempt.result;
+  }
+  return last!;
+}
+
+function reattachThrough(helper: string, mountpoint: string, c: ContainerMounts, pid: number, kind: ReattachResult['kind']): Promise<{ entered: boolean; result: ReattachResult }> {
+  const result: ReattachResult = { namespace: c.namespace, pid, kind, reattached: [], skipped: [], failed: [], placeholders: c.placeholders };
+  if (c.dead.length === 0) return Promise.resolve({ entered: true, result });
+  const inode = /^mnt:\[(\d+)\]$/.exec(c.namespace)?.[1];
   return new Promise((done) => {
-    const child = spawn(helper, [String(c.pid), resolvePath(mountpoint)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(helper, [String(pid), mountpoint, ...(inode ? [inode] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', (e) => {
       result.failed.push(...c.dead.map((d) => ({ target: d.target, error: `cannot run ${helper}: ${e.message}` })));
-      done(result);
+      done({ entered: true, result }); // no other process will do better
     });
     child.on('close', (code) => {
       for (const line of out.split('\n')) {
@@ -126,7 +172,7 @@ export function reattachNamespace(helper: string, mountpoint: string, c: Contain
         else if (kind === 'error') result.failed.push({ target, error: reason ?? 'unknown' });
       }
       if (code === 2) result.failed.push(...c.dead.filter((d) => !out.includes(`\t${d.target}`)).map((d) => ({ target: d.target, error: err.trim() || 'the helper could not enter the namespace' })));
-      done(result);
+      done({ entered: code !== 2, result });
     });
     child.stdin.end(c.dead.map((d) => `${d.root}\t${d.target}\n`).join(''));
   });

@@ -65,8 +65,8 @@ static int dead (const char *path) {
 }
 
 int main (int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s PID MOUNTPOINT < \"ROOT\\tTARGET\" lines\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: %s PID MOUNTPOINT [NAMESPACE_INODE] < \"ROOT\\tTARGET\" lines\n", argv[0]);
     return 2;
   }
   const char *pid = argv[1];
@@ -105,7 +105,18 @@ int main (int argc, char **argv) {
   char nspath[64];
   snprintf(nspath, sizeof(nspath), "/proc/%s/ns/mnt", pid);
   int ns = open(nspath, O_RDONLY | O_CLOEXEC);
-  if (ns < 0 || setns(ns, CLONE_NEWNS) != 0) {
+  if (ns < 0) {
+    fprintf(stderr, "cannot enter the mount namespace of pid %s: %s\n", pid, strerror(errno));
+    return 2;
+  }
+  // The pid may have exited and been reused since it was chosen: enter only the namespace the caller
+  // scanned (its inode, as /proc/PID/ns/mnt's link names it).
+  struct stat nsst;
+  if (argc == 4 && (fstat(ns, &nsst) != 0 || (unsigned long long) nsst.st_ino != strtoull(argv[3], NULL, 10))) {
+    fprintf(stderr, "pid %s is no longer in mount namespace %s\n", pid, argv[3]);
+    return 2;
+  }
+  if (setns(ns, CLONE_NEWNS) != 0) {
     fprintf(stderr, "cannot enter the mount namespace of pid %s: %s\n", pid, strerror(errno));
     return 2;
   }
@@ -126,12 +137,19 @@ int main (int argc, char **argv) {
     }
     // 3. Detach the dead mount(s) stacked on the target.
     int detached = 0;
+    int umount_errno = 0;
     while (dead(r->target) && detached < 16) {
-      if (umount2(r->target, MNT_DETACH) != 0) break;
+      if (umount2(r->target, MNT_DETACH) != 0) {
+        umount_errno = errno; // before dead() stats again and overwrites it
+        break;
+      }
       detached++;
     }
     if (dead(r->target)) {
-      printf("error\t%s\tumount2: %s\n", r->target, strerror(errno));
+      // EINVAL here is usually a mount locked by a user namespace nested in the container (bubblewrap,
+      // rootless podman): only that namespace's owner may unmount it.
+      printf("error\t%s\tumount2: %s%s\n", r->target, strerror(umount_errno ? umount_errno : ENOTCONN),
+             umount_errno == EINVAL ? " (locked: the mount belongs to a nested user namespace)" : "");
       close(r->tree);
       failed = 1;
       continue;
