@@ -2,6 +2,7 @@
 // namespaces with /proc/meminfo bind-mounted from the daemon (what a container does).
 
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, MAIN, mountsAt, run, scratchDir, startDaemon } from './helpers/daemon.js';
@@ -113,6 +114,13 @@ t.test('meminfo per container over a real mount', { skip: noCgroups }, async (t)
   t.equal(nobody.code, 0, `non-root reader: ${nobody.stderr}`);
   t.match(nobody.stdout, /^MemTotal:/);
 
+  // Root-only slabinfo: a non-root open is refused; an fd opened as root still reads from offset 0 after
+  // the process drops to nobody (permission is checked at open, as the kernel does).
+  const slabinfo = join(daemon.mountpoint, 'proc/slabinfo');
+  t.not(run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', slabinfo]).code, 0, 'non-root open of slabinfo refused');
+  const dropped = run('python3', ['-c', `import os\nf=os.open("${slabinfo}",os.O_RDONLY)\nos.setgid(65534)\nos.setuid(65534)\nprint(len(os.pread(f,65536,0))>0)`]);
+  t.equal(dropped.stdout.trim(), 'True', `opened as root, re-read at 0 as nobody: ${dropped.stderr}`);
+
   const write = run('sh', ['-c', 'echo 1 > "$0"', meminfo]);
   t.not(write.code, 0, 'write refused');
   t.match(write.stderr, /Read-only file system/);
@@ -166,9 +174,12 @@ t.test('lifecycle: SIGTERM unmounts, SIGKILL leaves a stale mount the next start
   await killed.exited;
   t.equal(mountsAt(mountpoint).length, 1, 'SIGKILL leaves the mount');
   t.throws(() => statSync(mountpoint), { code: 'ENOTCONN' }, 'stale: Transport endpoint is not connected');
+  const nothingLive = run(process.execPath, [MAIN, 'reattach', mountpoint]);
+  t.equal(nothingLive.code, 1, 'reattach onto a dead mount: an error, not "nothing to re-attach"');
+  t.match(nothingLive.stderr, /no live lxcfs-ts mount on/);
   const dead = run(process.execPath, [MAIN, 'status', '-p', killed.pidfile]);
   t.equal(dead.code, 1, 'status: a killed daemon is not running');
-  t.match(dead.stderr, new RegExp(`not running: no process holds the lock of pid file .* \\(it names pid ${killed.child.pid}, a daemon that was killed\\)`));
+  t.match(dead.stderr, new RegExp(`not running: no process holds the lock of pid file .* \\(it names pid ${killed.child.pid}, which holds no lock`));
 
   const recovered = await startDaemon({ dir, mountpoint });
   t.ok(recovered.logs().some((l) => /stale mount/.test(String(l.msg))), 'recovery logged');
@@ -204,4 +215,20 @@ t.test('mountpoint hygiene: a runtime\'s empty placeholders are mounted over, an
   t.equal((await refused.exited).code, 1, 'a mountpoint with data refuses');
   t.match(refused.stderr(), new RegExp(`is not empty: ${join(mountpoint, 'proc/notes')} is not an empty directory or file`));
   t.same(mountsAt(mountpoint), [], 'nothing mounted');
+});
+
+t.test('a daemon that sees no cgroup hierarchy says so as an error (every file would show the host\'s figures)', async (t) => {
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir));
+  // Its own mount namespace (private: nothing of this leaks to the host) without /sys/fs/cgroup.
+  const r = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `umount -R /sys/fs/cgroup && mount -t tmpfs none /sys/fs/cgroup && exec ${process.execPath} ${MAIN} -p ${join(dir, 'pid')} ${join(dir, 'mnt')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  r.stdout.on('data', (d) => (out += d));
+  const serving = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (let i = 0; i < 1200 && !serving().some((l) => l.msg === 'serving') && r.exitCode === null; i++) await new Promise((res) => setTimeout(res, 25));
+  const logs = serving();
+  t.equal(logs.find((l) => l.msg === 'serving')?.cgroupLayout, 'none');
+  t.ok(logs.some((l) => l.level === 50 && /no cgroup hierarchy is mounted/.test(String(l.msg))), 'logged at error level');
+  r.kill('SIGTERM');
+  await new Promise((res) => r.on('exit', res));
 });

@@ -304,6 +304,34 @@ t.test('a stored connection still alive but no longer on the mountpoint: dropped
   await second.exited;
 });
 
+t.test('a daemon started by hand while systemd keeps the connection: it aborts the unserved connection, mounts afresh and re-attaches the container', { skip: noCgroups }, async (t) => {
+  const dir = scratchDir();
+  const mountpoint = join(dir, 'mnt');
+  const store = await startFdStore(dir);
+  t.teardown(() => {
+    store.close();
+    cleanup(dir, mountpoint);
+  });
+  const first = await storedDaemon(t, store, dir, mountpoint);
+  const box = createContainer(t, 'fdstore-byhand', { memoryBytes: 176 * MiB });
+  const readers = container(t, dir, mountpoint, box);
+  await until('the container reading', () => readers.open().some((l) => l.startsWith('ok meminfo')));
+  process.kill(first.pid, 'SIGKILL');
+  await first.exited;
+  // The connection is alive (the store holds it) and nobody serves it: a stat of the mountpoint would wait
+  // for ever. A daemon started by hand, without the stored descriptors, must neither hang nor refuse.
+  const byHand = await startDaemon({ dir: join(dir, 'byhand'), mountpoint });
+  t.teardown(async () => {
+    await byHand.stop();
+  });
+  t.ok(byHand.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('the mountpoint held an lxcfs-ts connection nobody served')), 'it said what it did');
+  await until('the re-attach pass', () => byHand.logs().some((l) => l.msg === 're-attach pass done'));
+  const mark = readers.open().length;
+  await until('the container reading the new mount', () => readers.open().slice(mark).some((l) => /^ok meminfo MemTotal:\s+180224 kB/.test(l)));
+  t.equal(mountsAt(mountpoint).length, 1, 'one mount: the new one');
+  await readers.stop();
+});
+
 /** CPU time (clock ticks) a thread has used in user mode: /proc/PID/task/TID/stat field 14. */
 function userTicks(pid: number, tid = pid): number {
   try {

@@ -4,11 +4,12 @@
 
 import t from 'tap';
 import { createServer } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUCKETS, Metrics } from '../src/daemon/metrics.js';
 import { createContainer, liveCgroupsMissing } from './helpers/cgroups.js';
 import { runInContainer } from './helpers/container.js';
-import { cleanup, run, startDaemon } from './helpers/daemon.js';
+import { cleanup, run, scratchDir, startDaemon } from './helpers/daemon.js';
 
 const noCgroups = liveCgroupsMissing() ?? false;
 if (noCgroups) process.stderr.write(`metrics.test.ts: tests with containers skipped: ${noCgroups}\n`);
@@ -90,4 +91,40 @@ t.test('--metrics is validated', async (t) => {
     t.equal(r.code, 2, `exit 2 for ${bad}`);
     t.match(r.stderr, /--metrics needs HOST:PORT or unix:\/PATH/);
   }
+});
+
+t.test('a unix path that is not a stale socket is never deleted; a busy address costs the metrics, not the mount', async (t) => {
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir, join(dir, 'mnt')));
+  const precious = join(dir, 'precious.txt');
+  writeFileSync(precious, 'keep me\n');
+  const daemon = await startDaemon({ dir, args: ['--metrics', `unix:${precious}`] });
+  t.equal(readFileSync(precious, 'utf8'), 'keep me\n', 'the file is still there');
+  t.ok(daemon.logs().some((l) => l.msg === 'cannot serve metrics; serving the files without them' && /not a socket/.test(String(l.err))));
+  t.match(run('cat', [join(daemon.mountpoint, 'proc/meminfo')]).stdout, /^MemTotal:/, 'the files are served');
+  // A socket something listens on is not taken over.
+  const socket = join(dir, 'metrics.sock');
+  const first = await startDaemon({ mountpoint: join(dir, 'mnt2'), args: ['--metrics', `unix:${socket}`] });
+  t.teardown(async () => {
+    await first.stop();
+    cleanup(first.dir, first.mountpoint);
+  });
+  const second = await startDaemon({ mountpoint: join(dir, 'mnt3'), args: ['--metrics', `unix:${socket}`] });
+  t.teardown(async () => {
+    await second.stop();
+    cleanup(second.dir, second.mountpoint);
+  });
+  t.ok(second.logs().some((l) => l.msg === 'cannot serve metrics; serving the files without them' && /already serves/.test(String(l.err))), 'the second daemon says so');
+  t.equal(run('curl', ['-sf', '--unix-socket', socket, 'http://localhost/metrics']).code, 0, 'the first daemon still answers on it');
+  // A stale socket (its daemon was killed) is replaced.
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const third = await startDaemon({ mountpoint: join(dir, 'mnt4'), args: ['--metrics', `unix:${socket}`] });
+  t.teardown(async () => {
+    await third.stop();
+    cleanup(third.dir, third.mountpoint);
+  });
+  t.notOk(third.logs().some((l) => l.msg === 'cannot serve metrics; serving the files without them'));
+  t.equal(run('curl', ['-sf', '--unix-socket', socket, 'http://localhost/metrics']).code, 0, 'served by the new daemon');
+  await daemon.stop();
 });

@@ -40,6 +40,7 @@ export class Daemon {
   private metricsServer: Server | undefined;
   private reloadFailures = 0;
   private reattachedMounts = 0;
+  private lastScrapeSweep = -Infinity;
   /** the FUSE connection is in systemd's descriptor store (src/daemon/fd-store.ts): SIGTERM hands it over */
   private fdStored = false;
 
@@ -62,7 +63,7 @@ export class Daemon {
     if (!pidfile.ok) return { ok: false, message: pidfile.message };
     this.pidfile = pidfile;
     const fail = (message: string): StartResult => {
-      this.systemd.status(`failed: ${message}`);
+      this.systemd.status(`failed: ${message.split('\n')[0]}`); // the first line: a stack trace is for the journal
       pidfile.release();
       this.pidfile = undefined;
       return { ok: false, message };
@@ -135,7 +136,9 @@ export class Daemon {
       }
     }
     if (!host) {
-      const prepared = await prepareMountpoint(options.mountpoint, detachMount);
+      const prepared = await prepareMountpoint(options.mountpoint, detachMount, (device) =>
+        log.warn({ mountpoint: options.mountpoint, device }, 'the mountpoint held an lxcfs-ts connection nobody served (kept by systemd for a restart, but this daemon was not started by systemd): aborted it; running containers are re-attached to the new mount'),
+      );
       if (!prepared.ok) return fail(prepared.message);
       if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
       if (prepared.placeholders.length > 0) log.warn({ mountpoint: options.mountpoint, placeholders: prepared.placeholders.slice(0, 20), count: prepared.placeholders.length }, 'the mountpoint holds empty placeholders a container runtime made while no daemon served: mounting over them');
@@ -151,13 +154,12 @@ export class Daemon {
     }
     this.host = host;
     if (options.metrics) {
+      // Metrics are for operators; the files are for every container: a busy port or a bad path costs the
+      // metrics, never the mount.
       try {
         this.metricsServer = await serveMetrics(options.metrics, () => this.metricsText());
       } catch (err) {
-        await host.unmount().catch(() => undefined);
-        if (this.fdStored) this.systemd.removeFds(FD_STORE_NAME);
-        this.host = undefined;
-        return fail(`cannot serve metrics on ${options.metrics}: ${(err as Error).message}`);
+        log.error({ metrics: options.metrics, err: (err as Error).message }, 'cannot serve metrics; serving the files without them');
       }
     }
     const stats = host.connectionStats();
@@ -180,6 +182,10 @@ export class Daemon {
       },
       'serving',
     );
+    if (this.reader.layout.kind === 'none') {
+      // Nothing to render from: every container would read the host's figures and look served.
+      log.error({ mountpoint: options.mountpoint }, 'no cgroup hierarchy is mounted in this daemon\'s mount namespace (/sys/fs/cgroup): every file shows the host\'s figures until it is restarted with one');
+    }
     this.systemd.ready(this.servingStatus());
     if (options.reattach) void this.reattach();
     return { ok: true };
@@ -371,6 +377,13 @@ export class Daemon {
 
   /** The metrics exposition, computed now (a scrape). */
   private metricsText(): string {
+    // A scrape is also when state of containers that are gone is dropped (at most every 10 s): the
+    // figures say what is tracked now, with no timer of our own.
+    if (this.service && performance.now() - this.lastScrapeSweep >= 10_000) {
+      this.lastScrapeSweep = performance.now();
+      this.resolver.prune();
+      this.service.prune();
+    }
     const stats = this.host?.renderCacheStats() ?? { entries: 0, hits: 0, misses: 0 };
     return this.metrics.text({
       reloads: this.status?.reloads ?? 0,

@@ -245,10 +245,12 @@ export class FuseHost {
   private serve(op: 'open' | 'rewind', path: string, caller: Caller, cb: (code: number, fd?: number, content?: Buffer, cacheable?: boolean) => void): void {
     try {
       const tree = this.currentTree();
-      // Without default_permissions the kernel leaves permission checks to us: honour the modes shown.
+      // Without default_permissions the kernel leaves permission checks to us: honour the modes shown, at
+      // open only. A rewind reads an fd that was opened already, as the kernel checks at open and never
+      // at read: an fd opened as root keeps reading after a setuid().
       const st = this.stat(path);
       if (typeof st === 'number') return cb(st);
-      if (!mayRead(st, caller)) return cb(Fuse.EACCES);
+      if (op === 'open' && !mayRead(st, caller)) return cb(Fuse.EACCES);
       if (!tree.files.has(path)) {
         const host = this.hostPathOf(path);
         if (host === undefined) return cb(tree.dirs.has(path) ? Fuse.EISDIR : Fuse.ENOENT);

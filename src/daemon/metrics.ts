@@ -4,7 +4,8 @@
 // (prom-client's wake the event loop 100 times a second).
 
 import { createServer, type Server } from 'node:http';
-import { unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 
 /** Render time buckets, seconds: a read costs ~0.1-1 ms; the tail is what matters. */
 export const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
@@ -89,9 +90,15 @@ export class Metrics {
   }
 }
 
-/** Serve `text()` at GET /metrics on `address` (HOST:PORT or unix:PATH); resolves once listening. */
-export function serveMetrics(address: string, text: () => string): Promise<Server> {
-  const server = createServer((req, res) => {
+/**
+ * Serve `text()` at GET /metrics on `address` (HOST:PORT or unix:PATH); resolves once listening, rejects
+ * (EADDRINUSE, EEXIST for a unix path that is not a stale socket, …) otherwise. No timer: Node's
+ * per-server connection check (every 30 s by default) is pushed out of reach, so an idle daemon with
+ * --metrics never wakes.
+ */
+export async function serveMetrics(address: string, text: () => string): Promise<Server> {
+  if (address.startsWith('unix:')) await clearStaleSocket(address.slice('unix:'.length));
+  const server = createServer({ connectionsCheckingInterval: 2 ** 31 - 1 }, (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('lxcfs-ts serves only GET /metrics\n');
       return;
@@ -105,16 +112,32 @@ export function serveMetrics(address: string, text: () => string): Promise<Serve
       resolve(server);
     };
     if (address.startsWith('unix:')) {
-      const path = address.slice('unix:'.length);
-      try {
-        unlinkSync(path); // a socket left by a daemon that was killed
-      } catch {
-        // none
-      }
-      server.listen(path, listening);
+      server.listen(address.slice('unix:'.length), listening);
     } else {
       const colon = address.lastIndexOf(':');
       server.listen(Number(address.slice(colon + 1)), address.slice(0, colon).replace(/^\[|\]$/g, ''), listening);
     }
   });
+}
+
+/**
+ * A socket left at `path` by a daemon that was killed is removed; a socket something still listens on,
+ * or anything that is not a socket, is an error (never deleted).
+ */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  const error = (message: string, code: string) => Object.assign(new Error(message), { code });
+  if (!isSocket) throw error(`${path} exists and is not a socket`, 'EEXIST');
+  const listened = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => (probe.destroy(), resolve(true)));
+    probe.once('error', () => resolve(false));
+  });
+  if (listened) throw error(`something already serves on ${path}`, 'EADDRINUSE');
+  unlinkSync(path);
 }

@@ -9,6 +9,7 @@ import { RenderService } from '../context/render-service.js';
 import { HELP, parseCommandLine, renderOptionsOf, type DaemonOptions, type RenderCommandOptions } from './cli.js';
 import { Daemon, describeReattach, reattachSummary } from './daemon.js';
 import { reattachHelper } from './fuse-host.js';
+import { mountStateOf } from './mountpoint.js';
 import { reattachAll } from './reattach.js';
 import { createLogger } from './logger.js';
 import { RendererLoader } from './renderer-loader.js';
@@ -59,7 +60,9 @@ export async function main(argv: string[], bootstrap: Bootstrap): Promise<number
 
 /** `lxcfs-ts reattach MOUNTPOINT`: the daemon's start-up re-attach pass, on demand, with a report. */
 async function reattachOnce(mountpoint: string): Promise<number> {
-  const { live, results } = await reattachAll(reattachHelper(), mountpoint);
+  // The top mount must be one that answers: a dead one (its daemon killed) is no source to re-attach to.
+  const state = mountStateOf(mountpoint);
+  const { live, results } = state.kind === 'live' ? await reattachAll(reattachHelper(), mountpoint) : { live: undefined, results: [] };
   if (!live) {
     process.stderr.write(`lxcfs-ts: no live lxcfs-ts mount on ${mountpoint} to re-attach to\n`);
     return 1;

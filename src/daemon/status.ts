@@ -50,7 +50,7 @@ export function readStatus(pidfile: string): StatusReport {
   const holder = pidfileHolder(pidfile);
   if (!holder.running) {
     if (!holder.exists) return { ok: false, message: `no pid file ${pidfile}: is lxcfs-ts running (with this --pidfile)?` };
-    return { ok: false, message: `not running: no process holds the lock of pid file ${pidfile}${holder.pid ? ` (it names pid ${holder.pid}, a daemon that was killed)` : ''}` };
+    return { ok: false, message: `not running: no process holds the lock of pid file ${pidfile}${holder.pid ? ` (it names pid ${holder.pid}, which holds no lock: the daemon that wrote it is gone)` : ''}` };
   }
   const pid = holder.pid ?? 0;
   let status: DaemonStatus;

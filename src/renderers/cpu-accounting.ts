@@ -14,9 +14,11 @@
 //     cap_i     = Δ(host c's busy: user+nice+system+irq+softirq+steal)    (never more than c was busy)
 //                 with --enable-cfs: Δtotal_i                               (folded usage came from other CPUs)
 //     own_i     = the container's Δusage on c (cgroup v1 cpuacct.usage_all) + what did not fit before
-//   placed_c = min(own_c, cap_c); the rest is carried to the next sample, at most one interval's worth of
-//   the line (Δtotal_c) and at most CARRY_MAX_TICKS: a bounded catch-up that never shows a busy CPU for
-//   more than an interval after the container stopped.
+//   placed_c = min(own_c, cap_c); the rest is carried to the next sample, at most CARRY_MAX_TICKS: usage
+//   that ran ahead of the host's tick-sampled busy time is placed once the ticks catch up. With
+//   --enable-cfs also at most one interval's worth of the line (Δtotal_c): there the carry is usage beyond
+//   the scaled clock, which never catches up, and must not show a busy CPU for more than an interval after
+//   the container stopped.
 //   Usage with no line of its own (v1: on CPUs outside the visible set, e.g. beyond ceil(quota) or left
 //   from before a cpuset change; v2: all of it, since cpu.stat has no per-CPU split) is spread over the
 //   lines in proportion to the capacity they have left, the rest carried likewise.
@@ -168,7 +170,7 @@ export function accountCpus(input: AccountingInput, previous: unknown): Accounte
       own: own[i]!,
       placed,
       extra: 0,
-      carry: Math.min(CARRY_MAX_TICKS, total, want - placed),
+      carry: Math.min(CARRY_MAX_TICKS, input.fold ? total : Infinity, want - placed),
     };
   });
 
@@ -181,7 +183,7 @@ export function accountCpus(input: AccountingInput, previous: unknown): Accounte
     lines.forEach((l, i) => (l.extra = room[i]! * share));
     pool -= Math.min(pool, roomTotal);
   }
-  state.carry = Math.min(CARRY_MAX_TICKS * Math.max(1, lines.length), lines.reduce((a, l) => a + l.total, 0), pool);
+  state.carry = Math.min(CARRY_MAX_TICKS * Math.max(1, lines.length), input.fold ? lines.reduce((a, l) => a + l.total, 0) : Infinity, pool);
 
   // user/system of placed usage: the line's own split, the rest as the container's usage splits overall.
   const overall = { user: unplaced.user + own.reduce((a, u) => a + u.user, 0), system: unplaced.system + own.reduce((a, u) => a + u.system, 0) };
