@@ -14,6 +14,11 @@ t.test('parseSummary reads the last summary line, with or without skips', async 
   t.same(parseSummary('7 passed, 0 failed, 2 skipped\n'), { passed: 7, failed: 0, skipped: 2 });
   t.same(parseSummary('ok 1 - 3 passed\r\n1 passed, 0 failed\r\nlxcfs-ts-vm: done\r\n4 passed, 1 failed\r\n'), { passed: 4, failed: 1 }, 'serial console line ends');
   t.equal(parseSummary('TAP version 14\nnot ok 1 - timeout!\n'), null);
+  // a test file run by node directly: tap's closing comment, skips and todos counted as skipped
+  const direct = 'TAP version 14\n# Subtest: a\n    1..1\n    # { total: 9, pass: 9 }\nok 1 - a\n1..4\n# { total: 5, pass: 2, fail: 1, todo: 1, skip: 1 }\n# time=33ms\n';
+  t.same(parseSummary(direct), { passed: 2, failed: 1, skipped: 2 });
+  t.same(parseSummary('# { total: 3, pass: 3 }\r\n'), { passed: 3, failed: 0, skipped: 0 });
+  t.same(parseSummary(`${direct}\n7 passed, 0 failed\n`), { passed: 7, failed: 0 }, 'test/run.mjs\'s line wins over the comment');
   t.equal(parseSummary(''), null);
 });
 

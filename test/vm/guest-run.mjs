@@ -1,18 +1,22 @@
-// lxcfs-ts test VM, inside the guest: runs each test file on its own with test/run.mjs under a time limit,
-// streams its output to the console, and records { file, passed, failed, skipped?, seconds, ... } per file
-// in RUN/results.json (rewritten after every file, so the host keeps what finished if the guest dies).
-// Ends with the combined "N passed, N failed" line. Usage: node test/vm/guest-run.mjs RUN_DIR
+// lxcfs-ts test VM, inside the guest: runs each test file on its own under a time limit, streams its output
+// to the console, and records { file, passed, failed, skipped?, seconds, ... } per file in RUN/results.json
+// (rewritten after every file, so the host keeps what finished if the guest dies). Ends with the combined
+// "N passed, N failed" line. Usage: node test/vm/guest-run.mjs RUN_DIR
+//
+// A file runs as plain `node FILE.js`: the host transpiled every .ts of the snapshot next to its source
+// (test/vm/run.mjs), and a tap test file run by node prints its own TAP and counts. Under TCG, tap's runner
+// and its TypeScript loader cost most of a minute per file before the first test starts.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileResult, formatSummary } from './summary.mjs';
 
 const run = process.argv[2];
 const files = readFileSync(join(run, 'files.txt'), 'utf8').split('\n').filter(Boolean);
 const limitSec = Number(process.env.LXCFS_TS_VM_FILE_TIMEOUT);
-// tap's own limit per test process (package.json: 300 s, made for the host) would stop a file that TCG merely
-// slows down: raise it to just under ours, so a file that hangs still gets tap's report of where it hung.
+// The root test's own limit (TAP_TIMEOUT, 30 s when node runs a file directly): just under ours, so a file
+// that hangs still gets tap's report of where it hung before we kill it.
 const tapTimeoutSec = Math.max(60, limitSec - 60);
 const results = [];
 
@@ -21,11 +25,19 @@ function save() {
   renameSync(join(run, 'results.json.tmp'), join(run, 'results.json'));
 }
 
-/** Runs one file in its own process group (the runner, tap, test processes, daemons) and kills the group on timeout. */
+/** Runs one file in its own process group (the test process, daemons, containers) and kills the group on timeout. */
 function runFile(file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['test/run.mjs', file], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TAP_TIMEOUT: String(tapTimeoutSec) } });
+    const script = file.replace(/\.ts$/, '.js');
+    if (!existsSync(script)) {
+      const message = `lxcfs-ts-vm: no ${script}: the host did not transpile ${file}\n`;
+      process.stdout.write(message);
+      resolve({ code: null, signal: null, timedOut: false, tail: message, seconds: 0 });
+      return;
+    }
+    // --enable-source-maps: tap's failure locations point into the .ts (the transpiled files carry inline maps)
+    const child = spawn(process.execPath, ['--enable-source-maps', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TAP_TIMEOUT: String(tapTimeoutSec) } });
     let tail = '';
     const take = (stream, out) =>
       stream.on('data', (chunk) => {

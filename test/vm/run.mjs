@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // `npm run test:vm -- --cgroup v2|v1 [test files...]`: boots a QEMU guest (Debian's kernel, TCG) on the host's
 // root filesystem (virtio-9p, read-only, under a tmpfs overlay), sets up pure cgroup v2 or pure cgroup v1,
-// runs each test file there with test/run.mjs on a snapshot of the project as built on the host when the run
-// starts (run `npm run build` first), prints the guest's console as it goes and ends with the combined
-// "N passed, N failed" line. Exits 1 if a file failed or timed out, or the guest did not boot or finish;
-// 2 on bad usage or a missing requirement.
+// runs each test file there (transpiled to JS here, run by plain node there) on a snapshot of the project as
+// built on the host when the run starts (run `npm run build` first), prints the guest's console as it goes
+// and ends with the combined "N passed, N failed" line. Exits 1 if a file failed or timed out, or the guest
+// did not boot or finish; 2 on bad usage or a missing requirement.
 //
 // Guest side: test/vm/init.sh (initramfs), test/vm/guest.sh (setup), test/vm/guest-run.mjs (runs the files).
 // Built once per kernel and cached under /var/tmp/lxcfs-ts-vm (LXCFS_TS_VM_CACHE): the initramfs (busybox-static
@@ -22,7 +22,16 @@ import { formatSummary } from './summary.mjs';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** What runs when no files are given: the suites that mount the daemon and make real cgroups. */
-export const LIVE_SUITES = ['test/daemon.test.ts', 'test/files-mount.test.ts', 'test/render-cache.test.ts', 'test/reliability.test.ts'];
+export const LIVE_SUITES = [
+  'test/daemon.test.ts',
+  'test/files-mount.test.ts',
+  'test/render-cache.test.ts',
+  'test/reliability.test.ts',
+  'test/live-view.test.ts',
+  'test/reattach.test.ts',
+  // the parser's reader against the live host: which layout it detects, where memory is read from
+  'vendor/node-cgroups-parser/test/reader.test.ts',
+];
 
 /** Modules the guest loads before anything else, with their dependencies (from modules.dep). */
 const GUEST_MODULES = ['virtio_pci', 'virtio_blk', '9pnet_virtio', '9p', 'overlay', 'fuse', 'crc32c_generic', 'ext4'];
@@ -189,6 +198,23 @@ function diskImage(name, mib, make) {
   return out;
 }
 
+/** .ts files under dir (relative to ROOT), declaration files and node_modules excepted. */
+function tsFiles(dir) {
+  if (!existsSync(join(ROOT, dir))) return [];
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const rel = join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : tsFiles(rel);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [rel] : [];
+  });
+}
+
+/** esbuild (a dev dependency, no bundling: imports stay as written) of src, test and the vendored parser. */
+async function transpile(outdir) {
+  const { build } = await import('esbuild');
+  const entryPoints = ['src', 'test', 'vendor/node-cgroups-parser/src', 'vendor/node-cgroups-parser/test'].flatMap(tsFiles).map((f) => join(ROOT, f));
+  await build({ entryPoints, outbase: ROOT, outdir, format: 'esm', platform: 'node', target: 'node20', sourcemap: 'inline', logLevel: 'error' });
+}
+
 const kernel = findKernel();
 const initrd = initramfs(kernel);
 const swapImage = diskImage('swap.img', SWAP_MIB, () => {}); // mkswap runs in the guest
@@ -227,6 +253,19 @@ if (tar.status !== 0 && tar.status !== 1) {
   rmSync(runDir, { recursive: true, force: true });
   need(false, `could not snapshot the project: ${tar.stderr}`);
 }
+// Every .ts of the snapshot transpiled to a .js beside it (in the snapshot only), so the guest runs test
+// files with plain node: tap's runner and TypeScript loader cost most of a minute per file under TCG. Types
+// are checked by `npm test` (tsc), not here; paths and import.meta.url stay what they are for the .ts.
+const transpiled = join(runDir, 'transpiled');
+try {
+  await transpile(transpiled);
+  const appended = spawnSync('tar', ['-C', transpiled, '-rf', join(runDir, 'project.tar'), '.'], { encoding: 'utf8' });
+  if (appended.status !== 0) throw new Error(appended.stderr);
+} catch (err) {
+  rmSync(runDir, { recursive: true, force: true });
+  need(false, `could not transpile the tests: ${err.message}`);
+}
+rmSync(transpiled, { recursive: true, force: true });
 
 const cmdline = [
   'console=ttyS0', 'quiet', 'panic=-1',
