@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { hangGuardMs } from './daemon.js';
 
 export const PROC_FILES = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'swaps', 'loadavg', 'diskstats', 'slabinfo'];
 
@@ -20,7 +21,10 @@ export interface ContainerOptions {
   env?: Record<string, string>;
 }
 
-/** Run `script` (sh) in a container made of cgroupDirs; /proc files and /sys/devices/system/cpu come from mountpoint. */
+/**
+ * Run `script` (sh) in a container made of cgroupDirs; /proc files and /sys/devices/system/cpu come from
+ * mountpoint. timeoutMs is a hang guard (scaled by hangGuardMs): the container is killed after it.
+ */
 export function runInContainer(cgroupDirs: string[], mountpoint: string, script: string, timeoutMs = 60_000, options: ContainerOptions = {}): Promise<ContainerRun> {
   const binds = [
     ...PROC_FILES.map((f) => `mount --bind "$MNT/proc/${f}" /proc/${f}`),
@@ -38,7 +42,7 @@ export function runInContainer(cgroupDirs: string[], mountpoint: string, script:
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => child.kill('SIGKILL'), hangGuardMs(timeoutMs));
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
