@@ -2,11 +2,11 @@
 // limit, a cpuset and a CFS quota, on whatever cgroup layout the host has (v1, hybrid, v2).
 
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createContainer, liveCgroupsMissing } from './helpers/cgroups.js';
 import { runInContainer } from './helpers/container.js';
-import { cleanup, MAIN, run, startDaemon } from './helpers/daemon.js';
+import { cleanup, hangGuardMs, MAIN, run, startDaemon } from './helpers/daemon.js';
 
 const noCgroups = liveCgroupsMissing() ?? false;
 if (noCgroups) process.stderr.write(`files-mount.test.ts: tests with containers skipped: ${noCgroups}\n`);
@@ -138,27 +138,38 @@ t.test('SIGUSR2 toggles host passthrough; render --pid shows what a process read
   await toggled(false, 1);
   t.equal(await memTotal(), 'MemTotal:         131072 kB', 'virtualization back on');
 
-  // render --pid, from outside: what the container's init would read, without the mount.
-  const running = runInContainer(box.dirs, daemon.mountpoint, 'sleep 3');
-  let init: number | undefined;
-  const memoryPath = box.memoryPath;
-  for (let i = 0; i < 100 && init === undefined; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+  // render --pid, from outside: what the container's init would read, without the mount. The container says
+  // when it is up and then lives until the test kills it, after the render: events, not a guessed lifetime.
+  const up = join(daemon.dir, 'container-up');
+  const running = runInContainer(box.dirs, daemon.mountpoint, `echo up > ${up}; sleep 3600`, 600_000);
+  try {
+    // a hang guard: 10 s on a host (scaled in the test VM)
+    for (let i = 0; i < hangGuardMs(10_000) / 25 && !existsSync(up); i++) await new Promise((r) => setTimeout(r, 25));
+    t.ok(existsSync(up), 'the container started');
+    // its init: the process in its cgroup that is pid 1 of its own pid namespace
+    const init = box.procs().find((pid) => {
       try {
-        const inBox = readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`:${box.layout === 'v2' ? '' : 'memory'}:${memoryPath}\n`);
-        if (inBox && /^NSpid:\s+\d+\s+1$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) init = Number(pid);
+        return /^NSpid:\s+\d+\s+1$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
       } catch {
-        // exited
+        return false; // exited
+      }
+    });
+    t.ok(init, 'found the container init');
+    const rendered = run(process.execPath, [MAIN, 'render', '--pid', String(init), '/proc/meminfo']);
+    t.equal(rendered.code, 0, rendered.stderr);
+    t.match(rendered.stdout, /^MemTotal:\s+131072 kB$/m, 'render --pid: the container\'s meminfo');
+  } finally {
+    // killing the namespace's init ends everything in it
+    for (const pid of box.procs()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
       }
     }
   }
-  t.ok(init, 'found the container init');
-  const rendered = run(process.execPath, [MAIN, 'render', '--pid', String(init), '/proc/meminfo']);
-  t.equal(rendered.code, 0, rendered.stderr);
-  t.match(rendered.stdout, /^MemTotal:\s+131072 kB$/m, 'render --pid: the container\'s meminfo');
+  await running;
   const bad = run(process.execPath, [MAIN, 'render', 'proc/nope']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /no such file proc\/nope; files: proc\/meminfo/);
-  await running;
 });
