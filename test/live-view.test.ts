@@ -25,7 +25,9 @@ if (TWO_CPUS) process.stderr.write(`live-view.test.ts: tests needing 2 CPUs skip
 
 /** A shell command printing the container's CPU usage so far in ns, for $USAGE inside the container. */
 function usageCommand(c: ScratchContainer): string {
-  return c.layout === 'v2' ? `awk '/^usage_usec/{printf "%d\\n", $2*1000}' ${c.cpuacct}/cpu.stat` : `cat ${c.cpuacct}/cpuacct.usage`;
+  // v2: usage_usec with "000" appended, not $2*1000 printed with %d: mawk (Debian's awk) clamps %d to
+  // 2^31-1, so from 2.1 s of CPU on every reading would be the same number.
+  return c.layout === 'v2' ? `awk '/^usage_usec/{print $2 "000"}' ${c.cpuacct}/cpu.stat` : `cat ${c.cpuacct}/cpuacct.usage`;
 }
 const USAGE = '$(sh -c "$USAGE")';
 
