@@ -282,21 +282,46 @@ t.test('live host', async (t) => {
   const reader = new CgroupReader();
   t.equal(reader.procRoot, '/proc');
   t.equal(reader.fsRoot, '');
-  t.equal(reader.layout.kind, 'hybrid', 'this machine is hybrid');
+  // What this machine has, from mountinfo's filesystem types (not by the parser): v1 hierarchies, cgroup2
+  // or both. `npm test` runs on the hybrid development machine, `npm run test:vm` on pure v2 and pure v1.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => {
+    const fields = l.split(' ');
+    const rest = fields.slice(fields.indexOf('-') + 1);
+    return { mountPoint: fields[4]!, fsType: rest[0]!, superOptions: (rest[2] ?? '').split(',') };
+  });
+  const hasV1 = mounts.some((m) => m.fsType === 'cgroup');
+  const cgroup2 = mounts.find((m) => m.fsType === 'cgroup2');
+  const expected = hasV1 ? (cgroup2 ? 'hybrid' : 'v1') : 'v2';
+  t.equal(reader.layout.kind, expected, `this machine is ${expected}`);
   const cgroups = must(reader.cgroupsOf(process.pid));
-  t.ok(cgroups.v1.get('memory')?.startsWith('/'), `memory path ${cgroups.v1.get('memory')}`);
   const dir = must(reader.dirOf(cgroups, 'memory'));
   t.ok(statSync(dir.dir).isDirectory(), dir.dir);
   const reading = reader.readMemory(dir);
-  t.type(reading.usage, 'number');
-  t.ok(reading.usage! > 0);
-  t.ok(reading.stat?.has('total_rss'));
-  t.equal(reader.ancestorsOf(dir).at(-1)!.dir, '/sys/fs/cgroup/memory');
+  if (expected === 'v2') {
+    t.equal(cgroups.v1.size, 0, 'no v1 controllers');
+    t.ok(cgroups.unified?.startsWith('/'), `cgroup2 path ${cgroups.unified}`);
+    t.equal(dir.version, 2);
+    t.ok(reading.stat?.has('anon'), 'memory.stat with v2 keys');
+    // The root cgroup has no memory.current (the kernel's CFTYPE_NOT_ON_ROOT); any other has.
+    if (cgroups.unified === '/') t.equal(reading.usage, undefined, 'the root cgroup: no usage file');
+    else t.ok(reading.usage! > 0, `usage ${reading.usage}`);
+    t.equal(reader.ancestorsOf(dir).at(-1)!.dir, cgroup2!.mountPoint, 'ancestors end at the cgroup2 root');
+    t.equal(reader.unifiedDirOf(cgroups)?.dir, dir.dir, 'pressure files come from the same directory');
+  } else {
+    const memoryMount = mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes('memory'));
+    t.ok(cgroups.v1.get('memory')?.startsWith('/'), `memory path ${cgroups.v1.get('memory')}`);
+    t.equal(dir.version, 1);
+    t.type(reading.usage, 'number');
+    t.ok(reading.usage! > 0);
+    t.ok(reading.stat?.has('total_rss'), 'memory.stat with v1 keys');
+    t.equal(reader.ancestorsOf(dir).at(-1)!.dir, memoryMount?.mountPoint, 'ancestors end at the memory hierarchy\'s root');
+    if (expected === 'hybrid') t.ok(reader.unifiedDirOf(cgroups), 'pressure files come from the unified mount');
+    else t.equal(reader.unifiedDirOf(cgroups), undefined, 'pure v1: no unified directory');
+  }
   t.equal(reader.pidNamespaceOf(process.pid), Number(/\d+/.exec(readlinkSync('/proc/self/ns/pid'))![0]));
   t.ok(reader.listPids().includes(process.pid));
   t.equal(must(reader.readProcStat(process.pid)).pid, process.pid);
   t.equal(must(reader.readProcStatus(process.pid)).tgid, process.pid);
-  t.ok(reader.unifiedDirOf(cgroups), 'pressure files come from the unified mount');
 });
 
 t.test('readMemory v1 with effectiveLimits: the limits from memory.stat, limit files not read', async (t) => {
