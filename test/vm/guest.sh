@@ -26,6 +26,15 @@ fail() {
   exit 1
 }
 
+# The project as it was when the run started (a shared checkout changes and gets rebuilt during a long
+# run): unpacked into the overlay, with the host's node_modules bound inside, before the host's /tmp is
+# covered (a checkout may live there, e.g. CI's fresh clone); mounted over the project's path further down.
+project="$LXCFS_TS_VM_PROJECT"
+snapshot=$VM/project
+mkdir -p "$snapshot" && tar -xf "$RUN/project.tar" -C "$snapshot" || fail "unpack the project snapshot"
+mkdir -p "$snapshot/node_modules"
+mount --bind "$project/node_modules" "$snapshot/node_modules" || fail "bind $project/node_modules"
+
 mount --make-rshared / || fail "make / shared"
 mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "mount /tmp"
 mount -t tmpfs -o mode=0755 tmpfs /run || fail "mount /run"
@@ -111,13 +120,7 @@ sed 's/^/lxcfs-ts-vm: /' "$RUN/layout.txt"
 # device, which holds that filesystem), and which layout they run on.
 export LXCFS_TS_SCRATCH_DISK="$scratch_dir" LXCFS_TS_SCRATCH_DEV="$scratch_dev" LXCFS_TS_VM="$LXCFS_TS_VM_CGROUP"
 
-# The project as it was when the run started (a shared checkout changes and gets rebuilt during a long
-# run): unpacked into the overlay and mounted over the project's path, with the host's node_modules inside.
-project="$LXCFS_TS_VM_PROJECT"
-snapshot=$VM/project
-mkdir -p "$snapshot" && tar -xf "$RUN/project.tar" -C "$snapshot" || fail "unpack the project snapshot"
-mkdir -p "$snapshot/node_modules"
-mount --bind "$project/node_modules" "$snapshot/node_modules" || fail "bind $project/node_modules"
+mkdir -p "$project" || fail "mkdir $project"
 mount --rbind "$snapshot" "$project" || fail "mount the project snapshot on $project"
 
 say "guest up"
