@@ -4,7 +4,7 @@
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createContainer, liveCgroupsMissing } from './helpers/cgroups.js';
+import { createContainer, liveCgroupsMissing, swapMissing } from './helpers/cgroups.js';
 import { runInContainer } from './helpers/container.js';
 import { cleanup, hangGuardMs, MAIN, run, startDaemon } from './helpers/daemon.js';
 
@@ -69,6 +69,51 @@ t.test('CPU, memory and uptime views from containers', { skip: noCgroups || (hos
   t.equal(field(b.stdout, 'cpulines'), 'cpu,cpu0,', 'the first ceil(0.5) = 1 CPU of its cpuset 0-1');
   t.equal(field(b.stdout, 'cpudirs'), 'cpu0,');
   t.equal(field(b.stdout, 'memtotal'), String(512 * MiB));
+});
+
+const noSwap = swapMissing() ?? false;
+if (noSwap && !noCgroups) process.stderr.write(`files-mount.test.ts: the swap test skipped: ${noSwap}\n`);
+
+t.test('swap: the container\'s own limit and use, in meminfo, /proc/swaps and free', { skip: noSwap }, async (t) => {
+  const daemon = await startDaemon();
+  t.teardown(async () => {
+    await daemon.stop();
+    cleanup(daemon.dir, daemon.mountpoint);
+  });
+  // 64 MiB of memory and 128 MiB of swap (v2 memory.swap.max; v1 memory.memsw.limit_in_bytes 192 MiB):
+  // a 112 MiB allocation has to put about half of itself in swap.
+  const box = createContainer(t, 'swap', { memoryBytes: 64 * MiB, swapBytes: 128 * MiB });
+  // What the cgroup says it has in swap (v2 memory.swap.current; v1 memsw usage minus memory usage), read
+  // by the allocating process itself right before and after the files, while it holds the memory.
+  const swapUsed =
+    box.layout === 'v2'
+      ? `int(open("${join(box.memory, 'memory.swap.current')}").read())`
+      : `int(open("${join(box.memory, 'memory.memsw.usage_in_bytes')}").read()) - int(open("${join(box.memory, 'memory.usage_in_bytes')}").read())`;
+  const python = [
+    'import subprocess',
+    'b=bytearray(112*1024*1024)',
+    'for i in range(0,len(b),4096): b[i]=1',
+    `print("cgroup-before", ${swapUsed})`,
+    'print(open("/proc/meminfo").read())',
+    'print(open("/proc/swaps").read())',
+    'print(subprocess.run(["free","-b"],capture_output=True,text=True).stdout)',
+    `print("cgroup-after", ${swapUsed})`,
+  ].join('\n');
+  const r = await runInContainer(box.dirs, daemon.mountpoint, `python3 -c '${python}'`);
+  t.equal(r.code, 0, r.stderr);
+  const kbOf = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(r.stdout)?.[1]);
+  const expectedKb = Math.min(128 * 1024, hostSwapKb());
+  t.equal(kbOf('SwapTotal'), expectedKb, `SwapTotal: the container's 128 MiB of swap (or the host's ${hostSwapKb()} kB, if less)`);
+  const usedKb = kbOf('SwapTotal') - kbOf('SwapFree');
+  const [before, after] = ['cgroup-before', 'cgroup-after'].map((k) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(r.stdout)?.[1]) / 1024);
+  t.ok(before! >= 16 * 1024, `the allocation is partly in swap (the cgroup says ${before} kB)`);
+  // the file was rendered between the two cgroup readings: its used swap is between them (1 MiB of slack
+  // for pages that moved in or out while the render read the cgroup's files)
+  t.ok(usedKb >= Math.min(before!, after!) - 1024 && usedKb <= Math.max(before!, after!) + 1024, `meminfo's used swap ${usedKb} kB is the cgroup's (${before} -> ${after} kB)`);
+  const swapsLine = r.stdout.split('\n').find((l) => l.startsWith('none '))?.split(/\s+/);
+  t.equal(Number(swapsLine?.[2]), expectedKb, '/proc/swaps: the same size');
+  t.ok(Math.abs(Number(swapsLine?.[3]) - usedKb) <= 1024, `/proc/swaps: the same use (${swapsLine?.[3]} kB)`);
+  t.equal(Number(/^Swap:\s+(\d+)/m.exec(r.stdout)?.[1]), expectedKb * 1024, 'free -b: the same total');
 });
 
 t.test('loadavg rises under a busy loop and decays (-l), pressure is the cgroup\'s', { skip: noCgroups }, async (t) => {

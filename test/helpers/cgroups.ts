@@ -241,3 +241,22 @@ export function createContainer(t: Teardown, name: string, spec: ContainerSpec =
   if (spec.quotaCpus !== undefined) container.setQuota(spec.quotaCpus);
   return container;
 }
+
+/**
+ * Why a container's swap cannot be limited and measured here, or undefined when it can: the host has swap,
+ * and a scratch memory cgroup has memory.swap.max (v2) or memory.memsw.* (v1, swap accounting on).
+ */
+export function swapMissing(): string | undefined {
+  const missing = liveCgroupsMissing();
+  if (missing) return missing;
+  const hostSwapKb = Number(/^SwapTotal:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+  if (hostSwapKb === 0) return 'no swap on this host';
+  const cleanups: (() => void | Promise<void>)[] = [];
+  try {
+    const probe = createContainer({ teardown: (fn) => cleanups.push(fn) }, 'swap-probe');
+    const file = probe.layout === 'v2' ? 'memory.swap.max' : 'memory.memsw.limit_in_bytes';
+    return existsSync(join(probe.memory, file)) ? undefined : `no swap accounting in memory cgroups (no ${file})`;
+  } finally {
+    for (const fn of cleanups) void fn(); // removeCgroup is synchronous
+  }
+}
