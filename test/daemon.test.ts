@@ -5,7 +5,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, MAIN, mountsAt, run, scratchDir, startDaemon } from './helpers/daemon.js';
+import { cleanup, hangGuardMs, MAIN, mountsAt, run, scratchDir, startDaemon } from './helpers/daemon.js';
 import { createContainer, liveCgroupsMissing } from './helpers/cgroups.js';
 
 const noCgroups = liveCgroupsMissing() ?? false;
@@ -225,7 +225,10 @@ t.test('a daemon that sees no cgroup hierarchy says so as an error (every file w
   let out = '';
   r.stdout.on('data', (d) => (out += d));
   const serving = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  for (let i = 0; i < 1200 && !serving().some((l) => l.msg === 'serving') && r.exitCode === null; i++) await new Promise((res) => setTimeout(res, 25));
+  // Until the error line is there (it follows "serving", possibly in a later chunk of the pipe) or the
+  // daemon exited; a hang guard bounds the wait.
+  const errorLogged = () => serving().some((l) => l.level === 50 && /no cgroup hierarchy is mounted/.test(String(l.msg)));
+  for (let i = 0; i < hangGuardMs(30_000) / 25 && !errorLogged() && r.exitCode === null; i++) await new Promise((res) => setTimeout(res, 25));
   const logs = serving();
   t.equal(logs.find((l) => l.msg === 'serving')?.cgroupLayout, 'none');
   t.ok(logs.some((l) => l.level === 50 && /no cgroup hierarchy is mounted/.test(String(l.msg))), 'logged at error level');
