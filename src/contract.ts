@@ -189,9 +189,19 @@ export const rendererModuleSchema = z.object({
 });
 
 // The schema and the interfaces describe the same thing: a compile error here means one changed alone.
-type SchemaShape = z.infer<typeof rendererModuleSchema>;
-const _sameKeys: [keyof SchemaShape, keyof RendererModule] extends [keyof RendererModule, keyof SchemaShape] ? true : never = true;
-void _sameKeys;
+// Compared as the set of every field path in both (its optionality, primitive type, or "function";
+// arrays by their elements; functions are not looked into: the schema only checks they are functions).
+type Leaf<T> = T extends string ? 'string' : T extends number ? 'number' : T extends boolean ? 'boolean' : 'other';
+type Paths<T, P extends string = ''> = T extends readonly (infer E)[]
+  ? Paths<E, `${P}[]`>
+  : T extends (...args: never[]) => unknown
+    ? `${P}:function`
+    : T extends object
+      ? { [K in keyof T & string]-?: `${P}.${K}${object extends Pick<T, K> ? '?' : ''}` | Paths<Exclude<T[K], undefined>, `${P}.${K}`> }[keyof T & string]
+      : `${P}:${Leaf<T>}`;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _sameShape: Same<Paths<z.infer<typeof rendererModuleSchema>>, Paths<RendererModule>> = true;
+void _sameShape;
 
 /** The text of a render's output. */
 export function outputText(output: RenderOutput): string | undefined {

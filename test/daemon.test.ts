@@ -221,7 +221,8 @@ t.test('a daemon that sees no cgroup hierarchy says so as an error (every file w
   const dir = scratchDir();
   t.teardown(() => cleanup(dir));
   // Its own mount namespace (private: nothing of this leaks to the host) without /sys/fs/cgroup.
-  const r = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `umount -R /sys/fs/cgroup && mount -t tmpfs none /sys/fs/cgroup && exec ${process.execPath} ${MAIN} -p ${join(dir, 'pid')} ${join(dir, 'mnt')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // (node is its own argument, not inside the script: test:sanitize preloads its runtime by that path.)
+  const r = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'umount -R /sys/fs/cgroup && mount -t tmpfs none /sys/fs/cgroup && exec "$@"', 'sh', process.execPath, MAIN, '-p', join(dir, 'pid'), join(dir, 'mnt')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   r.stdout.on('data', (d) => (out += d));
   const serving = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
