@@ -86,6 +86,30 @@ t.test('a state written by the previous version (positional lines with their CPU
   t.same(accountCpus(input, v1).lines.map(floor), [[0, 60, 20, 920]]);
 });
 
+t.test('a usage counter that went backwards (the cgroup was recreated) counts from zero', async (t) => {
+  const a = accountCpus({ host: host([[0, 100, 1000]]), visible: [0], usage: perCpu([[0, 90, 0]]), scale: 1, fold: false }, undefined);
+  // +100 host ticks, all busy; the usage counter now reads 30 (was 90): 30 new ticks, not -60, not 0.
+  const b = accountCpus({ host: host([[0, 200, 1100]]), visible: [0], usage: perCpu([[0, 30, 0]]), scale: 1, fold: false }, a.state);
+  t.equal(b.lines[0]!.user - a.lines[0]!.user, 30);
+});
+
+t.test('--enable-cfs: usage on the shown CPU beyond its scaled clock is carried one interval at most', async (t) => {
+  // A 0.1-CPU quota shown as cpu0 (scale 0.1): 10 line ticks per 100 host ticks. The container runs on
+  // cpu0 itself, 12 ticks per interval (its precise usage a little ahead of the quota), then stops.
+  let state: AccountingState | undefined;
+  let last: CpuLine | undefined;
+  const busy: number[] = [];
+  let used = 0;
+  for (let i = 1; i <= 33; i++) {
+    if (i <= 30) used += 12;
+    const r = accountCpus({ host: host([[0, 100 * i, 100 * i]]), visible: [0], usage: perCpu([[0, used, 0]]), scale: 0.1, fold: true }, state);
+    if (last) busy.push(r.lines[0]!.user - last.user);
+    last = r.lines[0];
+    state = r.state;
+  }
+  t.same(busy.slice(-3).map(Math.round), [10, 0, 0], 'after the stop: one interval of the carry, then idle');
+});
+
 t.test('carried usage never shows a CPU busy for more than an interval after the container stopped', async (t) => {
   // --enable-cfs, a 0.1-CPU quota shown as one CPU (scale 0.1: 10 line ticks per 100 host ticks). The
   // container's precise usage runs ahead of that (12 ticks per interval) for 30 intervals, then stops.

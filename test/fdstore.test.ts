@@ -344,6 +344,7 @@ function userTicks(pid: number, tid = pid): number {
 
 const [kernelMajor, kernelMinor] = release().split('.').map(Number) as [number, number];
 const hasResend = kernelMajor > 6 || (kernelMajor === 6 && kernelMinor >= 9);
+if (!hasResend) process.stderr.write(`fdstore.test.ts: the resend test skipped: Linux ${release()} has no FUSE_NOTIFY_RESEND (6.9+)\n`);
 
 t.test('a request the killed daemon had read and not answered is answered by the next one', { skip: noCgroups || (hasResend ? false : `Linux ${release()} has no FUSE_NOTIFY_RESEND (6.9+)`) }, async (t) => {
   const dir = scratchDir();

@@ -4,7 +4,7 @@
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquirePidfile, pidfileHolder } from '../src/daemon/pidfile.js';
 import { cleanup, scratchDir } from './helpers/daemon.js';
@@ -64,6 +64,18 @@ t.test('a lock held by another process is the kernel\'s word, whatever the file 
   const taken = acquirePidfile(path, 6262);
   t.ok(taken.ok);
   if (taken.ok) taken.release();
+});
+
+t.test('release removes only its own file: one put in its place meanwhile stays', async (t) => {
+  const dir = scratchDir();
+  t.teardown(() => cleanup(dir));
+  const path = join(dir, 'lxcfs-ts.pid');
+  const held = acquirePidfile(path, 7171);
+  if (!held.ok) return t.fail(held.message);
+  rmSync(path);
+  writeFileSync(path, '7272\n'); // someone else's now
+  held.release();
+  t.equal(readFileSync(path, 'utf8'), '7272\n', 'not unlinked');
 });
 
 t.test('a directory that cannot be made, or a path that cannot be opened, is a clear refusal', async (t) => {

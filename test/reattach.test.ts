@@ -28,6 +28,7 @@ const MOUNTINFO = `104 47 0:40 / /tmp/m4/mnt rw,nosuid,nodev,relatime - fuse.lxc
 114 105 254:0 /tmp/m4/mnt/proc/uptime /proc/uptime rw,relatime - ext4 /dev/vda rw
 115 105 0:5 /null /proc/kcore rw,nosuid - devtmpfs udev rw
 116 105 0:37 /proc/swaps /proc/swaps rw,nosuid,nodev,relatime - fuse.lxcfs-ts lxcfs-ts:/srv/other rw,user_id=0,group_id=0,allow_other
+117 47 254:0 /tmp/m4/mnt /tmp/m4/mnt rw,relatime - ext4 /dev/vda rw
 `;
 
 t.test('classify: dead lxcfs-ts binds, live ones, placeholders', async (t) => {
@@ -37,7 +38,7 @@ t.test('classify: dead lxcfs-ts binds, live ones, placeholders', async (t) => {
     { root: '/proc/meminfo', target: '/proc/meminfo' },
     { root: '/sys/devices/system/cpu', target: '/sys/devices/system/cpu' },
   ], 'the mounts of the old connection (0:40), not the live one (0:42), nor another daemon\'s');
-  t.same(placeholders, ['/proc/uptime'], 'a bind of the bare mountpoint directory, made while no daemon served');
+  t.same(placeholders, ['/proc/uptime'], 'a bind of the bare mountpoint directory, made while no daemon served (not the mountpoint onto itself)');
 });
 
 interface Box {

@@ -62,18 +62,19 @@ t.test('an expensive census is kept longer: counting stays under 2% of a core', 
   const s = scratch(t);
   let now = 0;
   let reads = 0;
-  // the clock advances 2 ms per thread read: 5 threads, 10 ms
+  // the clock advances 4 ms per thread read: 5 threads, 20 ms, so the census is kept 50 x 20 = 1000 ms
+  // (more than MIN_AGE_MS: the cost, not the floor, decides)
   const reader = s.reader;
   const readFile = reader.readFile.bind(reader);
-  reader.readFile = (path: string) => (path.endsWith('/stat') && ((now += 2), reads++), readFile(path));
+  reader.readFile = (path: string) => (path.endsWith('/stat') && ((now += 4), reads++), readFile(path));
   const census = new ThreadCensus(reader, { now: () => now });
   census.statesOf(s.cgroup, 1);
   const countedAt = now;
   t.equal(reads, 5);
-  now = countedAt + 499;
+  now = countedAt + 999;
   census.statesOf(s.cgroup, 1);
-  t.equal(reads, 5, '10 ms census: kept 500 ms (50x its cost)');
-  now = countedAt + 500;
+  t.equal(reads, 5, '20 ms census: kept 1000 ms (50x its cost)');
+  now = countedAt + 1000;
   census.statesOf(s.cgroup, 1);
   t.equal(reads, 10, 'then counted again');
 });

@@ -3,7 +3,7 @@
 // the kernel's fixed-point arithmetic (src/kernel.ts: calcLoad). Every watched container is sampled exactly
 // once per tick, so identical containers get identical averages.
 //
-// A tick never holds the event loop for long: its work is cut into slices of at most THREADS_PER_SLICE
+// A tick never holds the event loop for long: its work is cut into slices of at most SLICE_THREADS
 // thread reads, each run from setImmediate, so reads of every other container are answered between
 // slices. The longest slice seen is reported (status, bench).
 //
@@ -18,17 +18,12 @@
 import { existsSync } from 'node:fs';
 import type { CgroupReader } from 'node-cgroups-parser';
 import type { LoadAverage } from '../contract.js';
-import { calcLoad, EXP_1, EXP_15, EXP_5, LOAD_FREQ_MS, threadStateKind } from '../kernel.js';
+import { calcLoad, EXP_1, EXP_15, EXP_5, LOAD_FREQ_MS } from '../kernel.js';
 import { ContainerStates } from './container-state.js';
-import { parseProcStat } from 'node-cgroups-parser';
-import { threadsUnder, type ThreadRef } from './tasks.js';
+import { countThreads, MAX_COUNTED_THREADS, SLICE_THREADS, SYNC_THREADS, threadsUnder, type ThreadRef } from './tasks.js';
 
-/** Threads read per slice of a tick: about 10 µs each here, so a slice holds the loop a few ms at most. */
-export const THREADS_PER_SLICE = 256;
-/** Threads counted per container and tick (a container cannot make a tick unbounded). */
-export const MAX_THREADS_PER_CONTAINER = 20_000;
-/** Threads counted while a container's first reader waits (the next tick counts them all). */
-export const SYNC_THREADS = 512;
+// Bounds on thread reads (per slice of a tick, per container and tick, while a first reader waits) are
+// tasks.ts's, shared with the thread census.
 /** A container nobody has read /proc/loadavg of for this long is no longer sampled (its state is kept). */
 export const IDLE_AFTER_MS = 120_000;
 /** At most this many missed ticks are caught up (~2.8 h: by then every average has converged). */
@@ -91,7 +86,7 @@ export class LoadavgSampler {
   constructor(private readonly reader: CgroupReader, options: SamplerOptions = {}) {
     this.intervalMs = options.intervalMs ?? LOAD_FREQ_MS;
     this.idleAfterMs = options.idleAfterMs ?? IDLE_AFTER_MS;
-    this.threadsPerSlice = options.threadsPerSlice ?? THREADS_PER_SLICE;
+    this.threadsPerSlice = options.threadsPerSlice ?? SLICE_THREADS;
     this.now = options.now ?? (() => performance.now());
     this.schedule =
       options.schedule ??
@@ -188,7 +183,7 @@ export class LoadavgSampler {
         const entry = work.queue.shift();
         if (!entry) break;
         if (!(this.states.get(entry.dir, NAME) === entry)) continue; // swept meanwhile
-        const threads = threadsUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER, this.reader.procRoot);
+        const threads = threadsUnder(entry.dir, entry.version, MAX_COUNTED_THREADS, this.reader.procRoot);
         if (threads.length === 0 && !this.exists(entry.dir)) {
           this.watched.delete(entry.dir);
           this.states.delete(entry.dir);
@@ -199,7 +194,8 @@ export class LoadavgSampler {
       const c = work.current;
       const end = Math.min(c.threads.length, c.index + budget);
       budget -= end - c.index;
-      for (; c.index < end; c.index++) this.countThread(c, c.threads[c.index]!);
+      this.count(c, c.threads.slice(c.index, end));
+      c.index = end;
       if (c.index >= c.threads.length) {
         this.fold(c.entry, c.running, c.active, c.threads.length, c.newest, this.now());
         work.current = undefined;
@@ -215,13 +211,11 @@ export class LoadavgSampler {
     if (this.watched.size > 0) this.arm(work.startedAt + this.intervalMs - this.now());
   }
 
-  private countThread(c: NonNullable<TickWork['current']>, thread: ThreadRef): void {
-    const stat = parseProcStat(this.reader.readFile(thread.stat) ?? '');
-    if (!stat) return;
-    const kind = threadStateKind(stat.state);
-    if (kind === 'running') c.running++;
-    if (kind !== 'other') c.active++;
-    if (thread.tid > c.newest) c.newest = thread.tid;
+  private count(c: NonNullable<TickWork['current']>, threads: readonly ThreadRef[]): void {
+    const counts = countThreads(this.reader, threads);
+    c.running += counts.running;
+    c.active += counts.running + counts.blocked;
+    if (counts.newest > c.newest) c.newest = counts.newest;
   }
 
   /**
@@ -229,9 +223,9 @@ export class LoadavgSampler {
    * reader waits: at most SYNC_THREADS of them (the next tick counts them all, in slices).
    */
   private countNow(entry: Tracked): void {
-    const threads = threadsUnder(entry.dir, entry.version, MAX_THREADS_PER_CONTAINER, this.reader.procRoot);
+    const threads = threadsUnder(entry.dir, entry.version, MAX_COUNTED_THREADS, this.reader.procRoot);
     const c = { entry, threads, index: 0, running: 0, active: 0, newest: 0 };
-    for (const thread of threads.slice(0, SYNC_THREADS)) this.countThread(c, thread);
+    this.count(c, threads.slice(0, SYNC_THREADS));
     this.record(entry, c.running, threads.length, c.newest);
   }
 

@@ -3,8 +3,19 @@
 // and count: a container cannot make one request arbitrarily slow.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseProcStat, type CgroupReader } from 'node-cgroups-parser';
+import { threadStateKind } from '../kernel.js';
 
 export const MAX_TASK_DEPTH = 8;
+
+// Bounds shared by everything that counts a container's threads one by one (the thread census behind
+// procs_running, the loadavg sampler), so both see the same threads of a big container:
+/** threads read per container at most */
+export const MAX_COUNTED_THREADS = 20_000;
+/** threads read while a reader waits, at most (the rest is counted in slices) */
+export const SYNC_THREADS = 512;
+/** threads read per slice of background work, before yielding the event loop */
+export const SLICE_THREADS = 256;
 
 /** The file listing a cgroup's own threads or processes. */
 function listFile(version: 1 | 2, what: 'threads' | 'processes'): string {
@@ -73,4 +84,29 @@ export function threadsUnder(dir: string, version: 1 | 2, limit: number, procRoo
     }
   }
   return threads;
+}
+
+export interface ThreadCounts {
+  /** threads in state R */
+  running: number;
+  /** threads in state D */
+  blocked: number;
+  /** the highest thread id seen (0 for none) */
+  newest: number;
+}
+
+/**
+ * R and D threads among `threads`, each read from its own stat (kernel.ts threadStateKind decides); a
+ * thread that exited meanwhile counts as neither.
+ */
+export function countThreads(reader: CgroupReader, threads: readonly ThreadRef[]): ThreadCounts {
+  const counts: ThreadCounts = { running: 0, blocked: 0, newest: 0 };
+  for (const thread of threads) {
+    const stat = parseProcStat(reader.readFile(thread.stat) ?? '');
+    if (!stat) continue;
+    const kind = threadStateKind(stat.state);
+    if (kind !== 'other') counts[kind]++;
+    if (thread.tid > counts.newest) counts.newest = thread.tid;
+  }
+  return counts;
 }

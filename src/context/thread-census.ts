@@ -21,11 +21,11 @@
 // cgroup goes.
 
 import type { CgroupReader } from 'node-cgroups-parser';
-import { parseProcStat } from 'node-cgroups-parser';
 import type { ThreadStates } from '../contract.js';
-import { threadStateKind } from '../kernel.js';
 import { ContainerStates } from './container-state.js';
-import { threadsUnder, type ThreadRef } from './tasks.js';
+import { countThreads, MAX_COUNTED_THREADS, SLICE_THREADS, SYNC_THREADS, threadsUnder, type ThreadRef } from './tasks.js';
+
+export { SLICE_THREADS, SYNC_THREADS };
 
 export interface CensusOptions {
   /** a census younger than this is reused (0: never reuse and count everything at once, for tests) */
@@ -37,14 +37,9 @@ export interface CensusOptions {
   defer?: (fn: () => void) => void;
 }
 
-/** Bound on the threads read per census: a huge container cannot make one census unbounded. */
-export const MAX_COUNTED_TASKS = 4096;
 export const MIN_AGE_MS = 500;
-/** Threads counted while a container's first reader waits. */
-export const SYNC_THREADS = 512;
-/** Threads read per background slice. */
-export const SLICE_THREADS = 256;
-const COST_FACTOR = 50;
+/** A census is reused for this many times what it cost (so counting stays under 2 % of a core). */
+export const COST_FACTOR = 50;
 const NAME = 'thread-census';
 
 interface Census extends ThreadStates {
@@ -56,14 +51,10 @@ interface Census extends ThreadStates {
   refreshing: boolean;
 }
 
-/** R and D threads among `threads`, reading each one's own stat (a thread that exited counts as neither). */
+/** R and D threads among `threads` (tasks.ts countThreads). */
 export function countThreadStates(reader: CgroupReader, threads: readonly ThreadRef[]): ThreadStates {
-  const counts: ThreadStates = { running: 0, blocked: 0 };
-  for (const thread of threads) {
-    const kind = threadStateKind(parseProcStat(reader.readFile(thread.stat) ?? '')?.state);
-    if (kind !== 'other') counts[kind]++;
-  }
-  return counts;
+  const { running, blocked } = countThreads(reader, threads);
+  return { running, blocked };
 }
 
 export class ThreadCensus {
@@ -81,7 +72,7 @@ export class ThreadCensus {
 
   /** R and D threads of the cgroup `dir` and its descendants, as last counted (see the top of this file). */
   statesOf(dir: string, version: 1 | 2): ThreadStates {
-    if (this.minAgeMs <= 0) return countThreadStates(this.reader, threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot));
+    if (this.minAgeMs <= 0) return countThreadStates(this.reader, threadsUnder(dir, version, MAX_COUNTED_THREADS, this.reader.procRoot));
     const now = this.now();
     const kept = this.states.get(dir, NAME) as Census | undefined;
     const stale = kept !== undefined && now - kept.at >= kept.validMs;
@@ -89,7 +80,7 @@ export class ThreadCensus {
       if (stale && !kept.refreshing) this.refresh(dir, version, kept);
       return { running: kept.running, blocked: kept.blocked };
     }
-    const threads = threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot);
+    const threads = threadsUnder(dir, version, MAX_COUNTED_THREADS, this.reader.procRoot);
     const counts = countThreadStates(this.reader, threads.slice(0, SYNC_THREADS));
     const end = this.now();
     const census: Census = { ...counts, threads: threads.length, at: end, validMs: Math.max(this.minAgeMs, COST_FACTOR * (end - now)), refreshing: false };
@@ -102,7 +93,7 @@ export class ThreadCensus {
   private refresh(dir: string, version: 1 | 2, census: Census, listed?: ThreadRef[]): void {
     census.refreshing = true;
     let spent = 0; // ms the slices held the thread, for the reuse period
-    const threads = listed ?? threadsUnder(dir, version, MAX_COUNTED_TASKS, this.reader.procRoot);
+    const threads = listed ?? threadsUnder(dir, version, MAX_COUNTED_THREADS, this.reader.procRoot);
     const counts: ThreadStates = { running: 0, blocked: 0 };
     let index = 0;
     const slice = () => {

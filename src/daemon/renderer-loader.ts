@@ -6,7 +6,7 @@
 // or request references it.
 //
 // It runs in a vm context of its own whose global holds only JavaScript's built-ins: no `process`, no
-// `require` that works, no Node globals (Buffer, timers, console), and code generation from strings
+// `require` that works, no Node globals (Buffer, timers, process; V8 itself provides a console), and code generation from strings
 // (eval, new Function) is off inside it. So a renderer cannot read a file, start a timer or load a module
 // by mistake: its only way to the machine is the Sources object it is handed. This is a guard against
 // accidents, not a security boundary: vm is not one, and objects handed in from the daemon's realm lead

@@ -253,13 +253,25 @@ class Fuse extends Nanoresource {
         self._caller = { pid, uid, gid }
         const sig = signal.bind(null, nativeHandler)
         const input = [...args]
-        const boundSignal = to ? autoTimeout(sig, input) : sig
+        // lxcfs-ts (PATCHES.md 15): one answer per request. The native guard (the locals' pending flag) is
+        // per worker thread, so a second answer given after that worker took its next request would answer
+        // that one: the callback itself refuses to run twice.
+        const boundSignal = to ? autoTimeout(sig, input) : once(sig)
         const funcName = `_op_${name}`
         if (!self[funcName] || !self._implemented.has(op)) return boundSignal(-1, ...defaults)
         try {
           return self[funcName].apply(self, [boundSignal, ...args])
         } finally {
           self._caller = null
+        }
+      }
+
+      function once (fn) {
+        let called = false
+        return function (...args) {
+          if (called) return
+          called = true
+          return fn(...args)
         }
       }
 
