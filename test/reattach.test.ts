@@ -186,6 +186,10 @@ t.test('containers survive SIGTERM + start, SIGKILL + start and lxcfs-ts reattac
   await cycle('SIGKILL');
   await cycle('reattach command');
 
+  // Between a dead mount and its replacement a reader sees one or the other (an error, or its own
+  // figures), never the file underneath: the container's own procfs, i.e. the host's MemTotal.
+  t.same(a.lines().filter((l) => l.startsWith('ok ') && !/^ok MemTotal:\s+196608 kB$/.test(l)), [], 'container a never read anything but its own MemTotal');
+  t.same(b.lines().filter((l) => l.startsWith('ok ') && !/^ok MemTotal:\s+327680 kB$/.test(l)), [], 'container b never read anything but its own MemTotal');
   t.equal(mountinfoOf(bystander.pid!), bystanderBefore, 'a namespace without lxcfs-ts mounts was not touched');
   t.ok(a.child.exitCode === null && b.child.exitCode === null, 'the containers never stopped');
   const again = run(process.execPath, [MAIN, 'reattach', mountpoint]);

@@ -9,8 +9,10 @@
 //      the live mount, made in our own mount namespace, before leaving it;
 //   2. setns() into PID's mount namespace (once; a mount namespace can only be entered by a
 //      single-threaded process, which is why this is a program of its own and not code in the daemon);
-//   3. while TARGET is a dead mount (stat fails with ENOTCONN or ECONNABORTED), detach it (MNT_DETACH):
-//      a daemon killed more than once leaves several stacked;
+//   3. if TARGET is a dead mount (stat fails with ENOTCONN or ECONNABORTED): move_mount() the clone
+//      beneath it (MOVE_MOUNT_BENEATH, Linux 6.5+), then detach the dead one on top, so readers never see
+//      the file under both; where the kernel refuses that, detach the dead mount(s) (a daemon killed more
+//      than once leaves several stacked) and
 //   4. move_mount() the clone onto TARGET.
 // A TARGET that is not dead (already live, or not a mount of ours) is left alone.
 // Output: one line per request, "ok<TAB>TARGET", "skip<TAB>TARGET<TAB>reason" or
@@ -40,6 +42,9 @@
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
 
+#ifndef MOVE_MOUNT_BENEATH
+#define MOVE_MOUNT_BENEATH 0x00000200
+#endif
 #define MAX_REQUESTS 4096
 
 // Raw syscalls: older C libraries have no wrappers, and the numbers are the same on every architecture
@@ -135,7 +140,21 @@ int main (int argc, char **argv) {
       failed = 1;
       continue;
     }
-    // 3. Detach the dead mount(s) stacked on the target.
+    // 3. Linux 6.5+: the live clone goes in beneath the dead mount, then the dead one is detached, so a
+    // reader sees the dead file or the live one, never what is under both (the container's own
+    // /proc/meminfo: the host's figures).
+    if (sys_move_mount(r->tree, "", AT_FDCWD, r->target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) == 0) {
+      if (umount2(r->target, MNT_DETACH) != 0) {
+        printf("error\t%s\tumount2 (above the new mount): %s\n", r->target, strerror(errno));
+        failed = 1;
+      } else {
+        printf("ok\t%s\n", r->target);
+      }
+      close(r->tree);
+      continue;
+    }
+    // Older kernels (EINVAL), or a target the kernel will not mount beneath: detach the dead mount(s)
+    // stacked on the target, then move the clone in place (a reader may see the file underneath between).
     int detached = 0;
     int umount_errno = 0;
     while (dead(r->target) && detached < 16) {
