@@ -97,62 +97,20 @@ export class Daemon {
       passthrough: false,
     };
 
-    const makeHost = (extraOptions: string[]) =>
-      new FuseHost(
-        options.mountpoint,
-        {
-          files: () => service.files,
-          mirrors: () => service.mirrors,
-          hidden: (path, caller) => service.hidden(path, caller),
-          open: (path, caller) => {
-            const started = performance.now();
-            const rendered = service.render(path, caller);
-            this.metrics.observe(path, (performance.now() - started) / 1000, rendered.ok ? undefined : rendered.errno);
-            if (rendered.ok) return rendered;
-            // A caller that exited mid-request is routine; a failing renderer is not. Either is logged once
-            // per distinct error, not once per read: a broken renderer read in a loop must not flood the log.
-            this.logOnce(rendered.errno === 'EIO' ? 'error' : 'warn', { path, errno: rendered.errno, caller }, rendered.reason);
-            return rendered;
-          },
-        },
-        log,
-        [...this.userFuseOptions(), ...extraOptions],
-        options.renderCacheMs,
-      );
-
-    let host: FuseHost | undefined;
-    if (resume) {
-      host = makeHost([]);
-      try {
-        await host.mount({ resume: { fuseFd: resume.fuseFd, stateFd: resume.stateFd } });
-        this.fdStored = Boolean(process.env.NOTIFY_SOCKET); // systemd passed them, and still holds them
-        const stats = host.connectionStats();
-        log.info({ mountpoint: options.mountpoint, generation: stats?.generation, paths: stats?.nodes, resend: stats?.resend }, 'resumed the FUSE connection systemd kept: containers and the files they hold open are served again without an error');
-      } catch (err) {
-        // The binding closed both descriptors; the mount they served waits for a daemon that will not come.
-        await this.dropStoredConnection(resume, `cannot resume it: ${(err as Error).message}`);
-        host = undefined;
-        resume = undefined;
-      }
-    }
-    if (!host) {
-      const prepared = await prepareMountpoint(options.mountpoint, detachMount, (device) =>
-        log.warn({ mountpoint: options.mountpoint, device }, 'the mountpoint held an lxcfs-ts connection nobody served (kept by systemd for a restart, but this daemon was not started by systemd): aborted it; running containers are re-attached to the new mount'),
-      );
-      if (!prepared.ok) return fail(prepared.message);
-      if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
-      if (prepared.placeholders.length > 0) log.warn({ mountpoint: options.mountpoint, placeholders: prepared.placeholders.slice(0, 20), count: prepared.placeholders.length }, 'the mountpoint holds empty placeholders a container runtime made while no daemon served: mounting over them');
-      host = makeHost(prepared.placeholders.length > 0 ? ['nonempty'] : []);
-      const store = fdStoreUsable();
-      if (!store.ok && process.env.NOTIFY_SOCKET) log.warn({ reason: store.reason }, 'systemd cannot keep the FUSE connection: a restart will break open files (running containers are re-attached)');
-      try {
-        await host.mount({ resumable: store.ok });
-      } catch (err) {
-        return fail(`cannot mount ${options.mountpoint}: ${(err as Error).message}`);
-      }
-      if (store.ok) this.storeConnection(host);
-    }
+    const resumed = resume ? await this.resumeStored(resume, service) : undefined;
+    if (!resumed) resume = undefined;
+    const mounted = resumed ?? (await this.mountFresh(service));
+    if (typeof mounted === 'string') return fail(mounted);
+    const host = mounted;
     this.host = host;
+    await this.announce(host, service, resume !== undefined);
+    if (options.reattach) void this.reattach();
+    return { ok: true };
+  }
+
+  /** Serving: metrics, the status file, the "serving" log line, READY=1. */
+  private async announce(host: FuseHost, service: RenderService, resumed: boolean): Promise<void> {
+    const { options, log } = this;
     if (options.metrics) {
       // Metrics are for operators; the files are for every container: a busy port or a bad path costs the
       // metrics, never the mount.
@@ -163,14 +121,14 @@ export class Daemon {
       }
     }
     const stats = host.connectionStats();
-    this.status.connection = { fdStore: this.fdStored, resumed: resume !== undefined, generation: stats?.generation ?? 0 };
+    this.status!.connection = { fdStore: this.fdStored, resumed, generation: stats?.generation ?? 0 };
     this.saveStatus();
     log.info(
       {
         mountpoint: options.mountpoint,
         metrics: options.metrics,
         cgroupLayout: this.reader.layout.kind,
-        renderers: this.status.renderers,
+        renderers: this.status!.renderers,
         files: service.paths(),
         swap: !options.disableSwap,
         zswap: !options.disableZswap,
@@ -178,7 +136,7 @@ export class Daemon {
         cfs: options.enableCfs,
         renderCacheMs: options.renderCacheMs,
         fdStore: this.fdStored,
-        resumed: resume !== undefined,
+        resumed,
       },
       'serving',
     );
@@ -187,8 +145,69 @@ export class Daemon {
       log.error({ mountpoint: options.mountpoint }, 'no cgroup hierarchy is mounted in this daemon\'s mount namespace (/sys/fs/cgroup): every file shows the host\'s figures until it is restarted with one');
     }
     this.systemd.ready(this.servingStatus());
-    if (options.reattach) void this.reattach();
-    return { ok: true };
+  }
+
+  /** The FUSE host serving `service`'s files, its opens measured and their failures logged once. */
+  private makeHost(service: RenderService, extraOptions: string[]): FuseHost {
+    const { options, log } = this;
+    return new FuseHost(
+      options.mountpoint,
+      {
+        files: () => service.files,
+        mirrors: () => service.mirrors,
+        hidden: (path, caller) => service.hidden(path, caller),
+        open: (path, caller) => {
+          const started = performance.now();
+          const rendered = service.render(path, caller);
+          this.metrics.observe(path, (performance.now() - started) / 1000, rendered.ok ? undefined : rendered.errno);
+          if (rendered.ok) return rendered;
+          // A caller that exited mid-request is routine; a failing renderer is not. Either is logged once
+          // per distinct error, not once per read: a broken renderer read in a loop must not flood the log.
+          this.logOnce(rendered.errno === 'EIO' ? 'error' : 'warn', { path, errno: rendered.errno, caller }, rendered.reason);
+          return rendered;
+        },
+      },
+      log,
+      [...this.userFuseOptions(), ...extraOptions],
+      options.renderCacheMs,
+    );
+  }
+
+  /** Serve the connection systemd kept; undefined when it cannot be (then dropped, and a fresh mount follows). */
+  private async resumeStored(resume: StoredConnection, service: RenderService): Promise<FuseHost | undefined> {
+    const host = this.makeHost(service, []);
+    try {
+      await host.mount({ resume: { fuseFd: resume.fuseFd, stateFd: resume.stateFd } });
+    } catch (err) {
+      // The binding closed both descriptors; the mount they served waits for a daemon that will not come.
+      await this.dropStoredConnection(resume, `cannot resume it: ${(err as Error).message}`);
+      return undefined;
+    }
+    this.fdStored = Boolean(process.env.NOTIFY_SOCKET); // systemd passed them, and still holds them
+    const stats = host.connectionStats();
+    this.log.info({ mountpoint: this.options.mountpoint, generation: stats?.generation, paths: stats?.nodes, resend: stats?.resend }, 'resumed the FUSE connection systemd kept: containers and the files they hold open are served again without an error');
+    return host;
+  }
+
+  /** Prepare the mountpoint and mount afresh (stored in systemd's descriptor store where it can be); a message on failure. */
+  private async mountFresh(service: RenderService): Promise<FuseHost | string> {
+    const { options, log } = this;
+    const prepared = await prepareMountpoint(options.mountpoint, detachMount, (device) =>
+      log.warn({ mountpoint: options.mountpoint, device }, 'the mountpoint held an lxcfs-ts connection nobody served (kept by systemd for a restart, but this daemon was not started by systemd): aborted it; running containers are re-attached to the new mount'),
+    );
+    if (!prepared.ok) return prepared.message;
+    if (prepared.recoveredStale) log.warn({ mountpoint: options.mountpoint }, 'recovered a stale mount left by a previous daemon');
+    if (prepared.placeholders.length > 0) log.warn({ mountpoint: options.mountpoint, placeholders: prepared.placeholders.slice(0, 20), count: prepared.placeholders.length }, 'the mountpoint holds empty placeholders a container runtime made while no daemon served: mounting over them');
+    const host = this.makeHost(service, prepared.placeholders.length > 0 ? ['nonempty'] : []);
+    const store = fdStoreUsable();
+    if (!store.ok && process.env.NOTIFY_SOCKET) log.warn({ reason: store.reason }, 'systemd cannot keep the FUSE connection: a restart will break open files (running containers are re-attached)');
+    try {
+      await host.mount({ resumable: store.ok });
+    } catch (err) {
+      return `cannot mount ${options.mountpoint}: ${(err as Error).message}`;
+    }
+    if (store.ok) this.storeConnection(host);
+    return host;
   }
 
   /**
