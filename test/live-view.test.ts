@@ -306,10 +306,11 @@ t.test('a cpuset change in the middle of sampling: no counter decreases', { skip
     'def lines(): return [[l.split()[0]]+[int(x) for x in l.split()[1:]] for l in os.pread(fd,65536,0).decode().splitlines() if l.startswith("cpu")]',
     // the host's per-CPU totals (user..steal; guest time is inside user and nice)
     'def host(): return {l.split()[0]: sum(int(x) for x in l.split()[1:9]) for l in os.pread(h,65536,0).decode().splitlines() if l.startswith("cpu") and l[3] != " "}',
-    'samples=[]',
+    // the first read of an fd gets what was rendered at its open; later reads at offset 0 render anew
+    'lines(); samples=[]',
     'for i in range(120):',
-    // the clocks before and after the read (the file is rendered somewhere in between): the monotonic
-    // clock, and the host CPUs' tick counters, which the container's lines follow
+    // the clocks before and after the read (the file is rendered in between): the monotonic clock, and
+    // the host CPUs' tick counters, which the container's lines follow
     '  t0=time.monotonic(); h0=host(); ls=lines(); h1=host(); samples.append([["t", t0, time.monotonic(), h0, h1]] + ls)',
     '  if i in (30, 70): open(os.environ["MARKS"],"a").write(str(i)+"\\n")',
     '  if i in (30, 70):',
