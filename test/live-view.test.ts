@@ -352,8 +352,8 @@ t.test('a cpuset change in the middle of sampling: no counter decreases', { skip
     if (i > 0) {
       // What the aggregate gained in an interval: at most what the shown CPUs' host counters gained from
       // before the previous read to after this one (the two renders happened in between), plus a tick of
-      // rounding per line. A CPU appearing must not add its whole history. (The host's counters, not the
-      // wall clock: under TCG a guest CPU's ticks can run ahead of the monotonic clock for a moment.)
+      // rounding per line. A CPU appearing must not add its whole history. (The host's counters, which the
+      // lines follow exactly, rather than the wall clock, which tick-sampled counters only approximate.)
       const total = (k: number) => (samples[k]![1]!.slice(1) as number[]).reduce((a, b) => a + b, 0);
       const clocks = (k: number) => samples[k]![0]! as unknown as [string, number, number, Record<string, number>, Record<string, number>];
       const seconds = clocks(i)[2] - clocks(i - 1)[1];
