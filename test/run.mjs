@@ -50,9 +50,35 @@ const coverage = chosen ? ['--disable-coverage'] : ['--allow-incomplete-coverage
 const child = spawn(process.execPath, [tap, '-R', 'tap', ...coverage, ...files], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 
 let tail = '';
+// Every failed assertion with the subtests it sits in, repeated just above the summary line: a CI log
+// that keeps only its last lines still says what failed.
+const failures = [];
+const subtests = [];
+let partial = '';
+function scan(line) {
+  const sub = /^(\s*)# Subtest: (.*)$/.exec(line);
+  if (sub) {
+    const depth = sub[1].length / 4;
+    subtests.length = depth;
+    subtests[depth] = sub[2];
+    return;
+  }
+  const bad = /^(\s*)not ok \d+ - (.*)$/.exec(line);
+  if (bad) {
+    const depth = bad[1].length / 4;
+    const text = [...subtests.slice(0, depth), bad[2].replace(/ # time=.*$/, '')].join(' > ');
+    // A failed subtest's own "not ok" line repeats its name: report each failure once, at its leaf.
+    if (failures.some((f) => f.startsWith(`${text} > `))) return;
+    failures.push(text);
+  }
+}
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-8192);
+  const text = chunk.toString();
+  tail = (tail + text).slice(-8192);
+  const lines = (partial + text).split('\n');
+  partial = lines.pop() ?? '';
+  for (const line of lines) scan(line);
 });
 
 child.on('close', (code, signal) => {
@@ -68,6 +94,12 @@ child.on('close', (code, signal) => {
   // istanbul's text-summary: "Lines        : 87.5% ( 700/800 )"
   const lines = /^Lines\s*:\s*([\d.]+)%/m.exec(tail)?.[1];
   if (lines !== undefined) process.stdout.write(`\ncoverage: ${lines}% of lines (tap's c8, src and vendor)\n`);
+  if (partial) scan(partial);
+  if (checksFailed > 0 || failures.length > 0) {
+    process.stdout.write('\nfailed:\n');
+    if (checksFailed > 0) process.stdout.write('  a whole-project check (type check or lint): see "not ok -" above\n');
+    for (const f of failures) process.stdout.write(`  ${f}\n`);
+  }
   process.stdout.write(`\n${pass} passed, ${fail} failed, ${skip} skipped\n`);
   process.exit(fail > 0 ? 1 : 0);
 });
