@@ -62,6 +62,9 @@ t.test('every LXCFS 5.0, 6.0 and 7.0 flag is accepted; the ones without an effec
   for (let i = 0; i < 1200 && !out.includes('"msg":"serving"'); i++) await new Promise((r) => setTimeout(r, 25));
   t.match(out, /"msg":"serving"/, 'it starts with all of them');
   t.equal(readFileSync(join(runtime, 'lxcfs-ts.pid'), 'utf8').trim(), String(child.pid), '--runtime-dir holds the pid file');
+  const status = run(process.execPath, [MAIN, 'status', '--runtime-dir', runtime]);
+  t.equal(status.code, 0, 'status --runtime-dir finds the daemon started with it');
+  t.match(status.stdout, new RegExp(`pid:?\\s+${child.pid}\\b`), 'and names its pid');
   for (const note of ['-s is ignored', '--enable-pidfd has no effect', '--enable-cgroup has no effect', '--enable-psi-poll has no effect']) t.match(out, note, `logged: ${note}`);
   t.match(out, /"zswap":false/, '-z/--disable-zswap is in effect');
   t.match(run('cat', [join(mountpoint, 'proc/meminfo')]).stdout, /^Zswap:\s+0 kB$/m);

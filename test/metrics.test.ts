@@ -91,6 +91,11 @@ t.test('--metrics is validated', async (t) => {
     t.equal(r.code, 2, `exit 2 for ${bad}`);
     t.match(r.stderr, /--metrics needs HOST:PORT or unix:\/PATH/);
   }
+  for (const bad of ['127.0.0.1:99999', 'localhost:0', '[::1]:65536']) {
+    const r = run(process.execPath, [MAIN, '--metrics', bad, '/tmp/lxcfs-ts-never']);
+    t.equal(r.code, 2, `exit 2 for ${bad}`);
+    t.match(r.stderr, /--metrics PORT must be 1-65535/);
+  }
 });
 
 t.test('a unix path that is not a stale socket is never deleted; a busy address costs the metrics, not the mount', async (t) => {

@@ -14,7 +14,7 @@ export const MANAGED_FUSE_OPTIONS = ['allow_other', 'direct_io', 'entry_timeout'
 
 export const HELP = `Usage: lxcfs-ts [options] MOUNTPOINT
        lxcfs-ts render [--pid PID] [-u] [-z] [-l] [--enable-cfs] FILE
-       lxcfs-ts status [-p PIDFILE]
+       lxcfs-ts status [-p PIDFILE | --runtime-dir DIR]
        lxcfs-ts reattach MOUNTPOINT
 
 Serve /proc files rendered from the cgroups of the process that reads them, so a
@@ -93,6 +93,8 @@ const optionsSchema = z.object({
   metrics: z
     .string()
     .regex(/^(unix:\/.+|(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5})$/, '--metrics needs HOST:PORT or unix:/PATH')
+    // TCP ports are 16 bits; 0 would be a random port nobody could scrape.
+    .refine((address) => address.startsWith('unix:') || inPortRange(Number(address.slice(address.lastIndexOf(':') + 1))), '--metrics PORT must be 1-65535')
     .optional(),
   pidfile: z.string().min(1, '--pidfile needs a path'),
   fuseOptions: z.array(
@@ -102,6 +104,10 @@ const optionsSchema = z.object({
   compatNotes: z.array(z.string()),
   mountpoint: z.string().min(1),
 });
+
+function inPortRange(port: number): boolean {
+  return port >= 1 && port <= 65535;
+}
 
 export type DaemonOptions = z.infer<typeof optionsSchema>;
 
@@ -185,10 +191,21 @@ function parseRenderCommand(argv: string[]): Command {
   };
 }
 
+/** RUNTIME_DIR/lxcfs-ts.pid, as the daemon and `status` agree on it. */
+function defaultPidfile(runtimeDir: string): string {
+  const dir = runtimeDir.replace(/\/+$/, '');
+  return `${dir}/lxcfs-ts.pid`;
+}
+
 function parseStatusCommand(argv: string[]): Command {
   try {
-    const { values } = parseArgs({ args: argv, strict: true, options: { pidfile: { type: 'string', short: 'p', default: DEFAULT_PIDFILE } } });
-    return values.pidfile ? { kind: 'status', pidfile: values.pidfile } : { kind: 'error', message: '--pidfile needs a path' };
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: { pidfile: { type: 'string', short: 'p' }, 'runtime-dir': { type: 'string', default: DEFAULT_RUNTIME_DIR } },
+    });
+    const pidfile = values.pidfile ?? defaultPidfile(values['runtime-dir']);
+    return pidfile ? { kind: 'status', pidfile } : { kind: 'error', message: '--pidfile needs a path' };
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };
   }
@@ -239,7 +256,6 @@ export function parseCommandLine(argv: string[]): Command {
     return { kind: 'error', message: positionals.length === 0 ? 'missing MOUNTPOINT' : `expected one MOUNTPOINT, got ${positionals.length} arguments` };
   }
 
-  const runtimeDir = values['runtime-dir'].replace(/\/+$/, '') || '/';
   const result = optionsSchema.safeParse({
     foreground: values.foreground,
     debug: values.debug,
@@ -250,7 +266,7 @@ export function parseCommandLine(argv: string[]): Command {
     renderCacheMs: /^\d+$/.test(values['render-cache-ms']) ? Number(values['render-cache-ms']) : Number.NaN,
     metrics: values.metrics,
     reattach: !values['no-reattach'],
-    pidfile: values.pidfile ?? `${runtimeDir === '/' ? '' : runtimeDir}/lxcfs-ts.pid`,
+    pidfile: values.pidfile ?? defaultPidfile(values['runtime-dir']),
     fuseOptions: (values.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== ''),
     compatNotes: (Object.keys(COMPAT_FLAGS) as (keyof typeof COMPAT_FLAGS)[]).filter((k) => values[k]).map((k) => COMPAT_NOTES[k]),
     mountpoint: positionals[0],

@@ -49,7 +49,7 @@ export type StatusReport = { ok: true; text: string } | { ok: false; message: st
 export function readStatus(pidfile: string): StatusReport {
   const holder = pidfileHolder(pidfile);
   if (!holder.running) {
-    if (!holder.exists) return { ok: false, message: `no pid file ${pidfile}: is lxcfs-ts running (with this --pidfile)?` };
+    if (!holder.exists) return { ok: false, message: `no pid file ${pidfile}: is lxcfs-ts running (with this --pidfile or --runtime-dir)?` };
     return { ok: false, message: `not running: no process holds the lock of pid file ${pidfile}${holder.pid ? ` (it names pid ${holder.pid}, which holds no lock: the daemon that wrote it is gone)` : ''}` };
   }
   const pid = holder.pid ?? 0;
