@@ -9,7 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
-import { LoadavgSampler } from '../src/context/loadavg-sampler.js';
+import { LoadavgSampler, type ContainerCounter } from '../src/context/loadavg-sampler.js';
+import { ThreadCountWorker } from '../src/context/thread-count-worker.js';
 import { calcLoad, EXP_1, EXP_15, EXP_5 } from '../src/kernel.js';
 
 interface Harness {
@@ -26,7 +27,13 @@ interface Harness {
 }
 
 /** `containers` containers of `threads` threads each (tids from 1000), all in state `state`. */
-function harness(t: Test, containers: number, threads: number, state = 'R', opts: { threadsPerSlice?: number; idleAfterMs?: number } = {}): Harness {
+function harness(
+  t: Test,
+  containers: number,
+  threads: number,
+  state = 'R',
+  opts: { threadsPerSlice?: number; idleAfterMs?: number; counter?: (root: string) => ContainerCounter; onCounterError?: (err: Error) => void } = {},
+): Harness {
   const root = mkdtempSync(join(tmpdir(), 'lxcfs-ts-loadavg-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   // Each thread is a process of its own here (cgroup.procs lists it; /proc/<pid>/task/<pid>/stat).
@@ -57,7 +64,10 @@ function harness(t: Test, containers: number, threads: number, state = 'R', opts
       return () => void timers.splice(timers.indexOf(timer) >>> 0, timers.includes(timer) ? 1 : 0);
     },
     defer: (fn) => void deferred.push(() => (slices++, fn())),
-    ...opts,
+    ...(opts.threadsPerSlice !== undefined ? { threadsPerSlice: opts.threadsPerSlice } : {}),
+    ...(opts.idleAfterMs !== undefined ? { idleAfterMs: opts.idleAfterMs } : {}),
+    ...(opts.counter ? { counter: opts.counter(root) } : {}),
+    ...(opts.onCounterError ? { onCounterError: opts.onCounterError } : {}),
   });
   const runDue = () => {
     for (;;) {
@@ -150,4 +160,69 @@ t.test('a removed cgroup is forgotten at the next tick', async (t) => {
   h.runDue();
   t.equal(h.sampler.size, 1);
   t.equal(h.sampler.states.size, 1, 'its averages are dropped, not only its timer slot');
+});
+
+/** Until the sampler has completed `ticks` ticks (an off-thread count answers asynchronously). */
+async function untilTicks(h: Harness, ticks: number): Promise<void> {
+  // hang guard only: the worker answers in milliseconds
+  for (let i = 0; i < 2000 && h.sampler.ticks < ticks; i++) {
+    h.runDue();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+t.test('with a worker thread counting: the same averages, no slice on this thread, the worker ends with the last container', async (t) => {
+  let worker: ThreadCountWorker | undefined;
+  const h = harness(t, 3, 2, 'R', {
+    threadsPerSlice: 1,
+    counter: (root) => (worker = new ThreadCountWorker({ procRoot: join(root, 'proc'), fsRoot: root })),
+  });
+  t.teardown(() => h.sampler.stop());
+  h.setState(1001, 'D');
+  h.setState(1002, 'S');
+  for (const dir of h.dirs) h.sampler.view(dir, 2);
+  for (let tick = 1; tick <= 3; tick++) {
+    h.advance(5000);
+    await untilTicks(h, tick);
+    t.equal(h.sampler.ticks, tick, `tick ${tick} completed`);
+  }
+  t.equal(h.slices(), 0, 'no tick was cut into slices on this thread: the worker counted');
+  t.ok(worker?.alive, 'the worker runs while containers are watched');
+  const views = h.dirs.map((dir) => h.sampler.view(dir, 2));
+  t.same(views[0]!.fixed, kernelCurve(3, 2), 'c0: R + D = 2 active');
+  t.same([views[0]!.running, views[0]!.total, views[0]!.lastPid], [1, 2, 1001], 'c0: 1 running of 2, newest 1001');
+  t.same(views[1]!.fixed, kernelCurve(3, 1), 'c1: one R, one S');
+  t.same(views[2]!.fixed, kernelCurve(3, 2), 'c2: two R');
+
+  for (const dir of h.dirs) rmSync(dir, { recursive: true });
+  h.advance(5000);
+  await untilTicks(h, 4);
+  t.equal(h.sampler.size, 0, 'removed cgroups are forgotten at the next tick');
+  t.equal(h.sampler.states.size, 0, 'with their averages');
+  t.equal(h.armed(), 0, 'no timer is left');
+  t.notOk(worker?.alive, 'and no thread: the worker ended with the last container');
+});
+
+t.test('a counter that fails: told once, that tick and the later ones counted in slices here, averages unchanged', async (t) => {
+  const errors: Error[] = [];
+  let calls = 0;
+  let closed = 0;
+  const failing: ContainerCounter = {
+    count: () => (calls++, Promise.reject(new Error('worker died'))),
+    close: () => void closed++,
+  };
+  const h = harness(t, 2, 1, 'R', { threadsPerSlice: 1, counter: () => failing, onCounterError: (err) => errors.push(err) });
+  t.teardown(() => h.sampler.stop());
+  for (const dir of h.dirs) h.sampler.view(dir, 2);
+  for (let tick = 1; tick <= 3; tick++) {
+    h.advance(5000);
+    await untilTicks(h, tick);
+  }
+  t.equal(h.sampler.ticks, 3);
+  t.equal(calls, 1, 'the failed counter is not asked again');
+  t.equal(errors.length, 1, 'the failure is reported once');
+  t.match(errors[0]?.message, /worker died/);
+  t.ok(closed >= 1, 'and the failed counter is closed');
+  t.ok(h.slices() >= 3, 'the ticks were counted in slices on this thread');
+  for (const dir of h.dirs) t.same(h.sampler.view(dir, 2).fixed, kernelCurve(3, 1), 'the averages did not miss a tick');
 });

@@ -3,9 +3,11 @@
 // the kernel's fixed-point arithmetic (src/kernel.ts: calcLoad). Every watched container is sampled exactly
 // once per tick, so identical containers get identical averages.
 //
-// A tick never holds the event loop for long: its work is cut into slices of at most SLICE_THREADS
-// thread reads, each run from setImmediate, so reads of every other container are answered between
-// slices. The longest slice seen is reported (status, bench).
+// A tick's thread reads run on a worker thread when the daemon gives the sampler one
+// (thread-count-worker.ts): the serving thread then only folds the counts. Without one (render, tests),
+// or when the worker fails, a tick is cut into slices of at most SLICE_THREADS thread reads, each run
+// from setImmediate, so reads of every other container are answered between slices. The longest time a
+// tick held the serving thread at once is reported (status, bench).
 //
 // Cost when nothing reads: a container is watched from its first read of /proc/loadavg and stops being
 // sampled IDLE_AFTER_MS after its last read; with nothing watched there is no timer at all. Its averages
@@ -21,6 +23,7 @@ import type { LoadAverage } from '../contract.js';
 import { calcLoad, EXP_1, EXP_15, EXP_5, LOAD_FREQ_MS } from '../kernel.js';
 import { ContainerStates } from './container-state.js';
 import { countThreads, MAX_COUNTED_THREADS, SLICE_THREADS, SYNC_THREADS, threadsUnder, type ThreadRef } from './tasks.js';
+import { lastPidOf, type ContainerCount, type CountJob } from './thread-count-worker.js';
 
 // Bounds on thread reads (per slice of a tick, per container and tick, while a first reader waits) are
 // tasks.ts's, shared with the thread census.
@@ -58,6 +61,19 @@ export interface SamplerOptions {
   states?: ContainerStates;
   /** whether a cgroup directory still exists */
   exists?: (dir: string) => boolean;
+  /**
+   * counts whole containers off the serving thread (the daemon's ThreadCountWorker); without one, ticks
+   * count in slices on this thread
+   */
+  counter?: ContainerCounter;
+  /** told once when the counter fails; the sampler then counts in slices on this thread */
+  onCounterError?: (err: Error) => void;
+}
+
+/** What the sampler needs of an off-thread counter (ThreadCountWorker; tests give fakes). */
+export interface ContainerCounter {
+  count(jobs: CountJob[]): Promise<ContainerCount[]>;
+  close(): void;
 }
 
 interface TickWork {
@@ -77,6 +93,8 @@ export class LoadavgSampler {
   private readonly schedule: (fn: () => void, ms: number) => () => void;
   private readonly defer: (fn: () => void) => void;
   private readonly exists: (dir: string) => boolean;
+  private counter: ContainerCounter | undefined;
+  private readonly onCounterError: ((err: Error) => void) | undefined;
   readonly states: ContainerStates;
   /** the longest a slice of a tick held the event loop, ms (for status and the bench) */
   maxSliceMs = 0;
@@ -97,6 +115,8 @@ export class LoadavgSampler {
       });
     this.defer = options.defer ?? ((fn) => void setImmediate(fn));
     this.exists = options.exists ?? existsSync;
+    this.counter = options.counter;
+    this.onCounterError = options.onCounterError;
     this.states = options.states ?? new ContainerStates({ now: this.now, exists: this.exists });
   }
 
@@ -141,6 +161,7 @@ export class LoadavgSampler {
     if (this.watched.size === 0 && !this.work) {
       this.cancelTimer?.();
       this.cancelTimer = undefined;
+      this.counter?.close();
     }
   }
 
@@ -149,6 +170,7 @@ export class LoadavgSampler {
     this.cancelTimer = undefined;
     this.work = undefined;
     this.watched.clear();
+    this.counter?.close();
   }
 
   /** Start a tick now (tests; the timer calls it every intervalMs). Its slices run through `defer`. */
@@ -164,8 +186,46 @@ export class LoadavgSampler {
       else if (startedAt - entry.readAt > this.idleAfterMs) this.watched.delete(dir);
       else queue.push(entry);
     }
-    this.work = { queue, startedAt };
-    this.slice();
+    const work: TickWork = { queue, startedAt };
+    this.work = work;
+    if (this.counter && queue.length > 0) this.countOffThread(work, this.counter);
+    else this.slice();
+  }
+
+  /** The tick's counting on the counter's thread; this thread folds the results when they arrive. */
+  private countOffThread(work: TickWork, counter: ContainerCounter): void {
+    counter.count(work.queue.map((entry) => ({ dir: entry.dir, version: entry.version }))).then(
+      (counts) => {
+        if (this.work !== work) return; // stopped meanwhile
+        const start = this.now();
+        work.queue.forEach((entry, i) => {
+          const c = counts[i];
+          if (!c || this.states.get(entry.dir, NAME) !== entry) return; // swept meanwhile
+          if (c.gone) {
+            this.watched.delete(entry.dir);
+            this.states.delete(entry.dir);
+            return;
+          }
+          this.fold(entry, c.active, start);
+          entry.running = c.running;
+          entry.total = c.total;
+          entry.lastPid = c.lastPid;
+        });
+        work.queue = [];
+        this.maxSliceMs = Math.max(this.maxSliceMs, this.now() - start);
+        this.finish(work);
+      },
+      (err: Error) => {
+        if (this.work !== work) return;
+        // Count this tick and every later one here: the averages keep moving whatever broke.
+        if (this.counter === counter) {
+          this.counter = undefined;
+          counter.close();
+          this.onCounterError?.(err);
+        }
+        this.slice();
+      },
+    );
   }
 
   private arm(delayMs: number): void {
@@ -197,7 +257,8 @@ export class LoadavgSampler {
       this.count(c, c.threads.slice(c.index, end));
       c.index = end;
       if (c.index >= c.threads.length) {
-        this.fold(c.entry, c.running, c.active, c.threads.length, c.newest, this.now());
+        this.fold(c.entry, c.active, this.now());
+        this.record(c.entry, c.running, c.threads.length, c.newest);
         work.current = undefined;
       }
     }
@@ -206,9 +267,15 @@ export class LoadavgSampler {
       this.defer(() => this.slice());
       return;
     }
+    this.finish(work);
+  }
+
+  /** The tick is done: arm the next one, or with nothing left to watch, end the counter's thread too. */
+  private finish(work: TickWork): void {
     this.work = undefined;
     this.ticks++;
     if (this.watched.size > 0) this.arm(work.startedAt + this.intervalMs - this.now());
+    else this.counter?.close();
   }
 
   private count(c: NonNullable<TickWork['current']>, threads: readonly ThreadRef[]): void {
@@ -233,14 +300,13 @@ export class LoadavgSampler {
     entry.running = running;
     entry.total = total;
     // The newest thread, in the container's own pid numbering (LXCFS shows the host's).
-    const nspid = newest ? this.reader.readProcStatus(newest)?.nspid : undefined;
-    entry.lastPid = nspid?.[nspid.length - 1] ?? newest;
+    entry.lastPid = lastPidOf(this.reader, newest);
   }
 
-  private fold(entry: Tracked, running: number, active: number, total: number, newest: number, now: number): void {
+  /** One LOAD_FREQ step of the averages with `active` (R + D) tasks (kernel/sched/loadavg.c). */
+  private fold(entry: Tracked, active: number, now: number): void {
     entry.fixed = [calcLoad(entry.fixed[0], EXP_1, active), calcLoad(entry.fixed[1], EXP_5, active), calcLoad(entry.fixed[2], EXP_15, active)];
     entry.sampledAt = now;
-    this.record(entry, running, total, newest);
   }
 
   /** Fold the ticks missed since the entry was last sampled, with the CPU-time estimate of its activity. */

@@ -8,6 +8,7 @@ import { ContainerResolver } from '../context/containers.js';
 import { KeptFiles } from '../context/kept-files.js';
 import { hostPath } from '../context/sources.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
+import { ThreadCountWorker } from '../context/thread-count-worker.js';
 import { RenderService } from '../context/render-service.js';
 import { MANAGED_FUSE_OPTIONS, renderOptionsOf, type DaemonOptions } from './cli.js';
 import { closeFds, decide, FD_STORE_NAME, fdStoreUsable, mountDevice, mountsOfDevice, readMountinfo, takePassedFds, type StoredConnection } from './fd-store.js';
@@ -49,7 +50,14 @@ export class Daemon {
     private readonly log: Logger,
     private readonly systemd: SystemdNotifier = new SystemdNotifier(log),
   ) {
-    this.sampler = options.enableLoadavg ? new LoadavgSampler(this.reader, { intervalMs: loadavgIntervalMs() }) : undefined;
+    this.sampler = options.enableLoadavg
+      ? new LoadavgSampler(this.reader, {
+          intervalMs: loadavgIntervalMs(),
+          // The 5 s tick's thread reads on a thread of their own: no burst on the thread that answers opens.
+          counter: new ThreadCountWorker({ procRoot: this.reader.procRoot, fsRoot: this.reader.fsRoot }),
+          onCounterError: (err) => log.error({ err: err.message }, 'the loadavg thread-count worker failed: counting on the main thread from now on'),
+        })
+      : undefined;
     this.logOnce = onceLogger(log);
   }
 
