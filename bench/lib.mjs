@@ -139,30 +139,14 @@ function removeCgroupDir(dir) {
 }
 
 /**
- * A container's cgroups: memory (limit 512 MiB), cpuset (our own CPUs and mems), cpu and cpuacct, each a
- * new child of our own cgroup in that hierarchy (v1; hybrid hosts). Returns the directories to join.
+ * One container's cgroups for `npm run bench` and the profile: memory (limit 512 MiB), cpuset, cpu and
+ * cpuacct wherever this host has them (v1, hybrid or pure v2: cgroupPlan), children of our own cgroup,
+ * removed at cleanup. Returns their directories (a process joins by writing its pid into each one's
+ * cgroup.procs: inContainer).
  */
 export function containerCgroups(ws, tag = 'lxcfs-ts-bench') {
-  const name = `${tag}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const dirs = [];
-  for (const controller of ['memory', 'cpuset', 'cpu', 'cpuacct']) {
-    const own = ownCgroup(controller);
-    const root = join('/sys/fs/cgroup', controller);
-    if (own === undefined || !existsSync(join(root, own))) continue;
-    const parent = join(root, own);
-    const dir = join(parent, name);
-    mkdirSync(dir);
-    ws.onCleanup(() => removeCgroupDir(dir));
-    if (controller === 'memory') writeFileSync(join(dir, 'memory.limit_in_bytes'), String(512 * 1024 * 1024));
-    if (controller === 'cpuset') {
-      const inherit = (f) => readFileSync(join(parent, f), 'utf8').trim() || readFileSync(join(root, f), 'utf8').trim();
-      writeFileSync(join(dir, 'cpuset.mems'), inherit('cpuset.mems'));
-      writeFileSync(join(dir, 'cpuset.cpus'), inherit('cpuset.cpus'));
-    }
-    dirs.push(dir);
-  }
-  if (!dirs.some((d) => d.includes('/memory/'))) throw new Error('no cgroup v1 memory hierarchy: the bench needs a hybrid or v1 host');
-  return dirs;
+  const plan = prepareCgroupPlan(ws, cgroupPlan(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8')));
+  return createContainerCgroups(ws, plan, `${tag}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`).dirs;
 }
 
 /**

@@ -9,7 +9,7 @@
 //                          host (default: all available)
 //   --files F[,F]          files (default meminfo,cpuinfo,stat,uptime,loadavg)
 //
-// Needs root, /dev/fuse, gcc, unshare, a cgroup v1 memory hierarchy (v1 or hybrid host) and a built dist/.
+// Needs root, /dev/fuse, gcc, unshare, the memory controller (cgroup v1, hybrid or v2) and a built dist/.
 // Counts are fixed; nothing is timed out or asserted on time. See bench/README.md.
 
 import { spawnSync } from 'node:child_process';

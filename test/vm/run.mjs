@@ -29,6 +29,9 @@ export const LIVE_SUITES = [
   'test/reliability.test.ts',
   'test/live-view.test.ts',
   'test/reattach.test.ts',
+  // the benches' quick runs: `npm run bench` and `npm run bench:fleet` make their containers on this layout
+  'test/bench.test.ts',
+  'test/bench-fleet.test.ts',
   // the parser's reader against the live host: which layout it detects, where memory is read from
   'vendor/node-cgroups-parser/test/reader.test.ts',
 ];
