@@ -181,6 +181,10 @@ t.test('with a worker thread counting: the same averages, no slice on this threa
   h.setState(1001, 'D');
   h.setState(1002, 'S');
   for (const dir of h.dirs) h.sampler.view(dir, 2);
+  t.ok(worker?.alive, 'watching a container starts the worker at once, ahead of the first tick');
+  // hang guard only: the worker loads in milliseconds here
+  for (let i = 0; i < 2000 && !worker?.ready; i++) await new Promise((r) => setTimeout(r, 5));
+  t.ok(worker?.ready, 'and it says when it has loaded');
   for (let tick = 1; tick <= 3; tick++) {
     h.advance(5000);
     await untilTicks(h, tick);
@@ -208,6 +212,8 @@ t.test('a counter that fails: told once, that tick and the later ones counted in
   let calls = 0;
   let closed = 0;
   const failing: ContainerCounter = {
+    ready: true,
+    warm: () => {},
     count: () => (calls++, Promise.reject(new Error('worker died'))),
     close: () => void closed++,
   };
@@ -225,4 +231,35 @@ t.test('a counter that fails: told once, that tick and the later ones counted in
   t.ok(closed >= 1, 'and the failed counter is closed');
   t.ok(h.slices() >= 3, 'the ticks were counted in slices on this thread');
   for (const dir of h.dirs) t.same(h.sampler.view(dir, 2).fixed, kernelCurve(3, 1), 'the averages did not miss a tick');
+});
+
+t.test('a counter not ready yet (still loading): the tick is counted here, on time; the next one there', async (t) => {
+  let ready = false;
+  let warmed = 0;
+  const asked: string[][] = [];
+  const counter: ContainerCounter = {
+    get ready() {
+      return ready;
+    },
+    warm: () => void warmed++,
+    count: (jobs) => (asked.push(jobs.map((j) => j.dir)), Promise.resolve(jobs.map(() => ({ gone: false as const, running: 1, active: 1, total: 1, lastPid: 7 })))),
+    close: () => {},
+  };
+  const h = harness(t, 2, 1, 'R', { threadsPerSlice: 1, counter: () => counter });
+  t.teardown(() => h.sampler.stop());
+  for (const dir of h.dirs) h.sampler.view(dir, 2);
+  t.equal(warmed, 2, 'each newly watched container warms the counter');
+  h.advance(5000);
+  h.runDue();
+  t.equal(h.sampler.ticks, 1, 'the first tick completed without the counter');
+  t.same(asked, [], 'which was not asked');
+  t.ok(h.slices() >= 1, 'it was counted in slices here');
+  ready = true;
+  h.advance(5000);
+  await untilTicks(h, 2);
+  t.same(asked, [h.dirs], 'the next tick asked the counter, once, for every container');
+  for (const dir of h.dirs) {
+    const v = h.sampler.view(dir, 2);
+    t.same([v.fixed, v.lastPid], [kernelCurve(2, 1), 7], 'both ticks folded, the second from the counter\'s figures');
+  }
 });

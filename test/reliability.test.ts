@@ -11,7 +11,7 @@ import { sourcesFor } from '../src/context/sources.js';
 import { files } from '../src/renderers/index.js';
 import { createContainer, type ScratchContainer, type Teardown, liveCgroupsMissing } from './helpers/cgroups.js';
 import { runInContainer } from './helpers/container.js';
-import { cleanup, MAIN, mountsAt, refreshStatus, ROOT, run, scratchDir, startDaemon, type Daemon } from './helpers/daemon.js';
+import { cleanup, hangGuardMs, MAIN, mountsAt, refreshStatus, ROOT, run, scratchDir, startDaemon, type Daemon } from './helpers/daemon.js';
 const noCgroups = liveCgroupsMissing() ?? false;
 if (noCgroups) process.stderr.write(`reliability.test.ts: tests with containers skipped: ${noCgroups}\n`);
 
@@ -320,12 +320,36 @@ t.test('churn: containers come and go, the daemon stays flat', { skip: noCgroups
   t.ok(after.rssKiB < before.rssKiB * 1.5 + 16384, `RSS stays bounded (${before.rssKiB} -> ${after.rssKiB} KiB)`);
 });
 
+t.test('a stop signal the moment the mount appears: the daemon still unmounts and exits 0', async (t) => {
+  // The daemon mounts, then logs "serving" and tells systemd READY=1: a SIGTERM or SIGINT in between must
+  // not take the default action (death with the mount left behind). Sent as soon as the mount shows in
+  // mountinfo, polled without sleeping, so it lands before or after the handlers' old place; either way
+  // the outcome must be the same.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGTERM', 'SIGINT', 'SIGTERM', 'SIGINT', 'SIGTERM', 'SIGINT'] as const) {
+    const dir = scratchDir();
+    const mountpoint = join(dir, 'mnt');
+    t.teardown(() => cleanup(dir, mountpoint));
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [MAIN, '-p', join(dir, 'lxcfs-ts.pid'), mountpoint], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (c) => (out += c));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const deadline = Date.now() + hangGuardMs(10_000); // hang guard only
+    while (mountsAt(mountpoint).length === 0 && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    t.equal(mountsAt(mountpoint).length, 1, `${signal}: the mount appeared`);
+    child.kill(signal);
+    t.equal(await exited, 0, `${signal} right after the mount: exit 0`);
+    t.match(out, /"msg":"unmounting"/, `${signal}: the daemon handled it (its log: ${out.split('\n').slice(-3).join(' ').slice(0, 300)})`);
+    t.same(mountsAt(mountpoint), [], `${signal} right after the mount: no mount left`);
+  }
+});
+
 t.test('lifecycle faults: SIGINT, an unwritable pid file directory, a full disk', async (t) => {
   const d = await startDaemon();
   d.child.kill('SIGINT');
   t.equal((await d.exited).code, 0, 'SIGINT: exit 0');
   t.same(mountsAt(d.mountpoint), [], 'SIGINT leaves no mount');
-  cleanup(d.dir);
+  cleanup(d.dir, d.mountpoint);
 
   const dir = scratchDir();
   t.teardown(() => cleanup(dir));

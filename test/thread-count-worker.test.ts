@@ -49,6 +49,10 @@ t.test('the worker answers what counting inline answers, in job order; close fai
   const worker = new ThreadCountWorker({ procRoot: proc, fsRoot: root });
   t.teardown(() => worker.close());
   t.notOk(worker.alive, 'no thread before the first count');
+  worker.warm();
+  t.ok(worker.alive, 'warm() starts it');
+  for (let i = 0; i < 2000 && !worker.ready; i++) await new Promise((r) => setTimeout(r, 5)); // hang guard only
+  t.ok(worker.ready, 'and it says when it has loaded');
   const jobs = [busy, idle, join(root, 'cg', 'never'), child].map((dir) => ({ dir, version: 2 as const }));
   t.same(await worker.count(jobs), jobs.map((job) => countContainer(reader, job)));
   t.ok(worker.alive);
@@ -57,5 +61,6 @@ t.test('the worker answers what counting inline answers, in job order; close fai
   worker.close();
   await t.rejects(pending, /closed/, 'closing fails the count under way');
   t.notOk(worker.alive, 'the thread is gone');
+  t.notOk(worker.ready, 'and not ready');
   t.same(await worker.count(jobs.slice(0, 1)), [countContainer(reader, jobs[0]!)], 'the next count starts a new thread');
 });

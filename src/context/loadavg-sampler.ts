@@ -72,6 +72,10 @@ export interface SamplerOptions {
 
 /** What the sampler needs of an off-thread counter (ThreadCountWorker; tests give fakes). */
 export interface ContainerCounter {
+  /** whether it can take a tick now (until then ticks count on this thread) */
+  readonly ready: boolean;
+  /** get ready for the next tick (a container is watched) */
+  warm(): void;
   count(jobs: CountJob[]): Promise<ContainerCount[]>;
   close(): void;
 }
@@ -150,6 +154,7 @@ export class LoadavgSampler {
     entry.usageAt = now;
     if (!this.watched.has(dir)) {
       this.watched.add(dir);
+      this.counter?.warm();
       if (!this.running) this.arm(this.intervalMs);
     }
     return { fixed: [...entry.fixed], running: entry.running, total: entry.total, lastPid: entry.lastPid };
@@ -188,7 +193,7 @@ export class LoadavgSampler {
     }
     const work: TickWork = { queue, startedAt };
     this.work = work;
-    if (this.counter && queue.length > 0) this.countOffThread(work, this.counter);
+    if (this.counter?.ready && queue.length > 0) this.countOffThread(work, this.counter);
     else this.slice();
   }
 

@@ -5,8 +5,9 @@
 // there is one) and the serving thread only folds the counts. LXCFS does the same with a pthread of its
 // own (proc_loadavg.c, load_begin).
 //
-// The worker exists only while the sampler has containers to count: `close()` ends it, and the next
-// `count()` starts a new one. The same file is the worker's entry point (below), so the daemon, the
+// The worker exists only while the sampler has containers to count: `warm()` (a container is watched)
+// starts it, `close()` ends it. Until it has loaded and said so (`ready`), ticks count on the serving
+// thread as before, so a slow start (a loaded machine, an emulated one) never delays a tick. The same file is the worker's entry point (below), so the daemon, the
 // transpiled tests and the tests on .ts sources all start it the same way.
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -50,6 +51,8 @@ interface Reply {
   id: number;
   counts?: ContainerCount[];
   error?: string;
+  /** the worker's first message: it has loaded and takes requests */
+  ready?: true;
 }
 
 const WORKER_KIND = 'lxcfs-ts thread count';
@@ -75,6 +78,7 @@ export function countContainer(reader: CgroupReader, job: CountJob, exists: (dir
  */
 export class ThreadCountWorker {
   private worker: Worker | undefined;
+  private isReady = false;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (counts: ContainerCount[]) => void; reject: (err: Error) => void }>();
 
@@ -83,6 +87,16 @@ export class ThreadCountWorker {
   /** Whether a worker thread exists now (tests, status). */
   get alive(): boolean {
     return this.worker !== undefined;
+  }
+
+  /** Whether the worker has loaded and answers without delay. */
+  get ready(): boolean {
+    return this.worker !== undefined && this.isReady;
+  }
+
+  /** Start the worker now if there is none, so that it is ready by the next tick. */
+  warm(): void {
+    if (!this.worker) this.spawn();
   }
 
   count(jobs: CountJob[]): Promise<ContainerCount[]> {
@@ -99,6 +113,7 @@ export class ThreadCountWorker {
     const worker = this.worker;
     if (!worker) return;
     this.worker = undefined;
+    this.isReady = false;
     this.failAll(new Error('the thread-count worker was closed'));
     void worker.terminate();
   }
@@ -108,6 +123,10 @@ export class ThreadCountWorker {
     // Never keeps the daemon alive on its own: SIGTERM's unmount decides when the process ends.
     worker.unref();
     worker.on('message', (reply: Reply) => {
+      if (reply.ready) {
+        if (this.worker === worker) this.isReady = true;
+        return;
+      }
       const waiting = this.pending.get(reply.id);
       if (!waiting) return;
       this.pending.delete(reply.id);
@@ -117,11 +136,13 @@ export class ThreadCountWorker {
     const lost = (err: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.isReady = false;
       this.failAll(err);
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`the thread-count worker exited (code ${code})`)));
     this.worker = worker;
+    this.isReady = false;
     return worker;
   }
 
@@ -143,6 +164,7 @@ function serve(roots: Roots): void {
     }
     parentPort!.postMessage(reply);
   });
+  parentPort!.postMessage({ id: 0, ready: true } satisfies Reply);
 }
 
 if (!isMainThread && (workerData as { kind?: string } | null)?.kind === WORKER_KIND) {

@@ -112,11 +112,23 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; still serving'));
 
   const daemon = new Daemon(options, log);
-  // SIGUSR1 is ours from here on (main.ts counted the ones before); one that comes while the daemon starts
-  // is kept for when it serves.
+  // Every signal the daemon answers is ours before it mounts: a SIGTERM between the mount and a handler
+  // would otherwise kill it with the default action and leave the mount behind ("Transport endpoint is not
+  // connected" for every container), e.g. a `systemctl stop` right after READY=1. Signals that come while
+  // the daemon starts are kept for when it serves. main.ts counted the SIGUSR1s before this point.
   let serving = false;
   let pendingUsr1 = 0;
+  let pendingUsr2 = 0;
+  let pendingStop: NodeJS.Signals | undefined;
+  let stopRequested: ((signal: NodeJS.Signals) => void) | undefined;
   process.on('SIGUSR1', () => (serving ? daemon.reload() : pendingUsr1++));
+  process.on('SIGUSR2', () => (serving ? daemon.togglePassthrough() : pendingUsr2++));
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopRequested) stopRequested(signal);
+    else pendingStop ??= signal;
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
   bootstrap.releaseUsr1();
   const started = await daemon.start();
   if (!started.ok) {
@@ -126,10 +138,12 @@ async function serve(options: DaemonOptions, bootstrap: Bootstrap): Promise<numb
   }
   serving = true;
   if (bootstrap.earlyUsr1() + pendingUsr1 > 0) daemon.reload();
-  process.on('SIGUSR2', () => daemon.togglePassthrough());
+  if (pendingUsr2 % 2 === 1) daemon.togglePassthrough();
   return new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => void daemon.stop(signal).then(resolve);
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    stopRequested = (signal) => void daemon.stop(signal).then(resolve);
+    if (pendingStop) {
+      log.info({ signal: pendingStop }, 'stop signal received while starting: stopping now that the mount is up');
+      stopRequested(pendingStop);
+    }
   });
 }

@@ -46,6 +46,7 @@ const SCRATCH_MIB = 512;
 const USAGE = `Usage: npm run test:vm -- --cgroup v2|v1 [options] [test files...]
 
 Runs test files (default: ${LIVE_SUITES.join(' ')}) in a QEMU guest on pure cgroup v2 or pure cgroup v1.
+Test files are named relative to the project's root (where npm runs scripts).
 Needs root and the Debian packages qemu-system-x86 linux-image-amd64 busybox-static cpio (and e2fsprogs).
 
   --cgroup v2|v1        the guest's cgroup layout (required)
@@ -89,7 +90,7 @@ if (args.values.help) {
   process.exit(0);
 }
 const cgroup = args.values.cgroup;
-if (cgroup !== 'v2' && cgroup !== 'v1') usage('--cgroup v2 or --cgroup v1 is required');
+if (cgroup !== 'v2' && cgroup !== 'v1') usage(cgroup === undefined ? '--cgroup v2 or --cgroup v1 is required' : `--cgroup must be v2 or v1, not ${JSON.stringify(cgroup)}`);
 const positive = (name) => {
   const n = Number(args.values[name]);
   if (!Number.isInteger(n) || n <= 0) usage(`--${name} needs a positive whole number`);
@@ -323,11 +324,17 @@ const stop = (reason) => {
 const bootTimer = setTimeout(() => bootSeconds === null && stop(`guest did not boot within ${BOOT_LIMIT_SEC} s`), BOOT_LIMIT_SEC * 1000);
 const overallTimer = setTimeout(() => stop(`run not finished after ${overall} s: qemu killed`), overall * 1000);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stop(`interrupted (${signal})`));
+// `npm run test:vm` stopped with SIGTERM: npm forwards it to its `sh -c`, which dies without passing it on,
+// and this process is re-parented. Its parent gone, nobody waits for the run: stop the guest.
+const parent = process.ppid;
+const orphanWatch = setInterval(() => process.ppid !== parent && stop(`its parent (pid ${parent}) is gone`), 1_000);
+orphanWatch.unref();
 
 // 'close': after qemu exited and its console output is all printed
 const exit = await new Promise((resolve) => qemu.on('close', (code, signal) => resolve({ code, signal })));
 clearTimeout(bootTimer);
 clearTimeout(overallTimer);
+clearInterval(orphanWatch);
 
 const readJson = (name) => {
   try {
