@@ -263,3 +263,31 @@ t.test('a counter not ready yet (still loading): the tick is counted here, on ti
     t.same([v.fixed, v.lastPid], [kernelCurve(2, 1), 7], 'both ticks folded, the second from the counter\'s figures');
   }
 });
+
+t.test('the last container gone while the counter counts: prune ends the tick and the counter, with no error', async (t) => {
+  const errors: Error[] = [];
+  let closed = 0;
+  let rejectPending: ((err: Error) => void) | undefined;
+  const counter: ContainerCounter = {
+    ready: true,
+    warm: () => {},
+    count: () => new Promise((_, reject) => (rejectPending = reject)),
+    close: () => {
+      closed++;
+      rejectPending?.(new Error('the thread-count worker was closed')); // as ThreadCountWorker does
+    },
+  };
+  const h = harness(t, 1, 1, 'R', { counter: () => counter, onCounterError: (err) => errors.push(err) });
+  h.sampler.view(h.dirs[0]!, 2);
+  h.advance(5000);
+  h.runDue();
+  t.ok(h.sampler.running, 'a tick is under way, waiting for the counter');
+  rmSync(h.dirs[0]!, { recursive: true });
+  h.sampler.states.sweep();
+  h.sampler.prune();
+  await new Promise((r) => setImmediate(r)); // the rejection's handler runs
+  t.equal(closed, 1, 'the counter is closed (its thread ends)');
+  t.notOk(h.sampler.running, 'no tick under way, no timer');
+  t.equal(h.armed(), 0);
+  t.same(errors, [], 'and no counter failure is reported: nothing failed');
+});

@@ -39,6 +39,21 @@ function daemonFacts(d: Daemon): { fds: number; targets: string[]; rssKiB: numbe
 }
 
 /**
+ * daemonFacts once the fd count is back to `before`'s, or the hang guard has passed. The SIGUSR1 that
+ * drops gone containers also ends the loadavg worker thread (its own epoll, eventfd and pipes), and a
+ * thread ends asynchronously; a leaked fd never comes back, so the checks that follow still see it.
+ */
+async function settledFacts(d: Daemon, before: { fds: number }): Promise<ReturnType<typeof daemonFacts>> {
+  const deadline = Date.now() + hangGuardMs(5_000);
+  let facts = daemonFacts(d);
+  while (facts.fds > before.fds && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    facts = daemonFacts(d);
+  }
+  return facts;
+}
+
+/**
  * The daemon's fds that still point into gone containers: a file under one of their cgroup directories, or
  * one of their pid namespaces ("pid:[INODE]" as the containers printed it). Should be none.
  */
@@ -264,7 +279,7 @@ print("reads",reads,"bad",bad)' & python_pid=$!`;
   // (or the next new container, or 10 s idle) closes them.
   scoped.end();
   await caches(daemon);
-  const after = daemonFacts(daemon);
+  const after = await settledFacts(daemon, before);
   t.equal(reads, 8 * cycles * ALL.length, `${reads} reads`);
   t.equal(bad, 0, '0 errors, every meminfo from the reader\'s own container');
   t.comment(`soak: ${reads} reads; daemon fds ${before.fds} -> ${during.fds} while the containers lived -> ${after.fds}, RSS ${before.rssKiB} -> ${after.rssKiB} KiB`);
@@ -290,11 +305,13 @@ t.test('churn: containers come and go, the daemon stays flat', { skip: noCgroups
   // per-cgroup state is kept as long as its cgroup, the root, exists).
   for (const f of ALL) run('cat', [join(daemon.mountpoint, 'proc', f)]);
   const cachesBaseline = await caches(daemon);
+  const baseline = daemonFacts(daemon);
   const warm = createContainer(scoped, 'churn-warm', { memoryBytes: 100 * MiB });
   await runInContainer(warm.dirs, daemon.mountpoint, `for f in ${ALL.join(' ')}; do cat /proc/$f >/dev/null; done`);
   scoped.end();
   const cachesBefore = await caches(daemon);
-  const before = daemonFacts(daemon);
+  const before = await settledFacts(daemon, baseline); // the warm container's loadavg worker has ended
+  t.ok(before.fds <= baseline.fds, `the warm-up container left no fd behind (${baseline.fds} -> ${before.fds}; ${JSON.stringify(newTargets(baseline, before))})`);
   let failures = 0;
   const cgroupDirs: string[] = [];
   const namespaces: string[] = [];
@@ -307,7 +324,7 @@ t.test('churn: containers come and go, the daemon stays flat', { skip: noCgroups
     scoped.end();
   }
   const cachesAfter = await caches(daemon); // SIGUSR1: what belonged to gone cgroups is dropped
-  const after = daemonFacts(daemon);
+  const after = await settledFacts(daemon, before);
   t.equal(failures, 0, `${cycles} create -> read every file -> destroy cycles`);
   t.comment(`churn x${cycles}: fds ${before.fds} -> ${after.fds}, RSS ${before.rssKiB} -> ${after.rssKiB} KiB, caches ${JSON.stringify(cachesBefore)} -> ${JSON.stringify(cachesAfter)}`);
   // Decided by what the fds point at, and a count that may only have gone down (the baseline may hold fds

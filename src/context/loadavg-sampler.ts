@@ -163,9 +163,11 @@ export class LoadavgSampler {
   /** Stop watching containers whose state the store has dropped (their cgroup is gone). */
   prune(): void {
     for (const dir of this.watched) if (this.states.get(dir, NAME) === undefined) this.watched.delete(dir);
-    if (this.watched.size === 0 && !this.work) {
+    if (this.watched.size === 0) {
+      // Nothing left to sample: a tick under way has nothing to fold either. No timer, no worker thread.
       this.cancelTimer?.();
       this.cancelTimer = undefined;
+      this.work = undefined;
       this.counter?.close();
     }
   }
