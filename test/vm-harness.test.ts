@@ -44,7 +44,7 @@ t.test('bad usage exits 2 before building or booting anything', async (t) => {
   const run = (...args: string[]) => spawnSync(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 30_000 });
   for (const [args, message] of [
     [[], /--cgroup v2 or --cgroup v1 is required/],
-    [['--cgroup', 'v3'], /--cgroup v2 or --cgroup v1 is required/],
+    [['--cgroup', 'v3'], /--cgroup must be v2 or v1, not "v3"/],
     [['--cgroup', 'v2', '--file-timeout', '0'], /--file-timeout needs a positive whole number/],
     [['--cgroup', 'v2', '--bogus'], /Unknown option '--bogus'/],
     [['--cgroup', 'v1', 'test/no-such.test.ts'], /no such test file: test\/no-such.test.ts/],
