@@ -21,7 +21,7 @@ import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpuinfo, renderCpuinfo } from '../src/renderers/cpuinfo.js';
-import { stat } from '../src/renderers/stat.js';
+import { renderStat, stat } from '../src/renderers/stat.js';
 import { cpuOnline, cpuPossible, cpuPresent } from '../src/renderers/sys-cpu.js';
 import type { RenderOptions } from '../src/contract.js';
 import { CFS, FIXTURES, fx, OPTS, render, TREES, variant, type Tree } from './helpers/fixture-trees.js';
@@ -237,6 +237,22 @@ t.test('stat: cpuacct.usage_percpu fallback, no source at all', async (t) => {
   // v1 (no cgroup2 mount) without either file: no usage known -> host cpu1's line as it is.
   const none = variant(t, 'v1', { [cg('v1', 'cpuacct', '/lxc/c1', 'cpuacct.usage_all')]: null, [cg('v1', 'cpuacct', '/lxc/c1', 'cpuacct.usage_percpu')]: null });
   t.equal(render(none, 202, stat), `cpu  6000 10 500 10000 100 0 10 0 0 0\ncpu1 6000 10 500 10000 100 0 10 0 0 0\n${STAT_TAIL(0, 0)}`, 'v1 without usage files: host line');
+});
+
+t.test('stat: the aggregate is the exact sum of the lines, even for counters past 2^53 (hostile host files)', async (t) => {
+  // Found by the fuzz test (seed 1204913460): summed as doubles, 144115187945976928 + 285965128541268224
+  // printed 430080316487245184, 32 more than the lines' sum.
+  const host = (a: string, b: string) => `cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 ${a} 0 0\ncpu1 0 0 0 0 0 0 0 ${b} 0 0\nintr 0\n`;
+  const field8 = (text: string) => text.split('\n').filter((l) => /^cpu/.test(l)).map((l) => BigInt(l.split(/\s+/)[8]!));
+  const out = renderStat({ host: host('144115187945976928', '285965128541268224'), view: { cpus: [0, 1], quota: Infinity } }, OPTS);
+  const [total, c0, c1] = field8(typeof out === 'string' ? out : out.text);
+  t.equal(c0! + c1!, 430080316487245152n, 'the lines as the host has them');
+  t.equal(total, c0! + c1!, 'the aggregate their exact sum');
+  // Two values near 2^64: each line is capped so that the sum still fits the kernel's u64.
+  const near = renderStat({ host: host('18446744073709551000', '18446744073709551000'), view: { cpus: [0, 1], quota: Infinity } }, OPTS);
+  const [t2, d0, d1] = field8(typeof near === 'string' ? near : near.text);
+  t.equal(t2, d0! + d1!, 'the aggregate is still the sum');
+  t.ok(t2! < 2n ** 64n, `and fits a u64 (${t2})`);
 });
 
 t.test('stat: --enable-cfs keeps ceil(quota) CPUs, their clocks scaled to the quota', async (t) => {

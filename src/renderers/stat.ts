@@ -117,11 +117,20 @@ export function renderStat(snapshot: StatSnapshot, options: RenderOptions): Rend
   } else {
     lines = cpus.map((cpu) => hostFields.get(cpu) ?? new Array<number>(FIELDS).fill(0));
   }
-  const total = new Array<number>(FIELDS).fill(0);
-  for (const l of [...lines, ...frozen]) l.forEach((v, i) => (total[i]! += v));
+  // The aggregate is the exact sum of the lines as printed. Doubles stop being exact past 2^53 (only hostile
+  // input gets there: 2^53 ticks is 2.8 million years), so it is summed as BigInt, and each value is capped
+  // so that the sum of every line still fits the kernel's u64 fields.
+  const cap = (2n ** 64n - 1n) / BigInt(Math.max(1, lines.length + frozen.length));
+  const printed = (l: number[]) => l.map((v) => {
+    const n = BigInt(u64(v));
+    return n > cap ? cap : n;
+  });
+  const shown = lines.map(printed);
+  const total = new Array<bigint>(FIELDS).fill(0n);
+  for (const l of [...shown, ...frozen.map(printed)]) l.forEach((v, i) => (total[i]! += v));
 
-  let out = `cpu  ${total.map(u64).join(' ')}\n`;
-  lines.forEach((l, i) => (out += `cpu${cpus[i]} ${l.map(u64).join(' ')}\n`));
+  let out = `cpu  ${total.join(' ')}\n`;
+  shown.forEach((l, i) => (out += `cpu${cpus[i]} ${l.join(' ')}\n`));
   for (const line of rest) {
     if (snapshot.states && line.startsWith('procs_running ')) out += `procs_running ${snapshot.states.running}\n`;
     else if (snapshot.states && line.startsWith('procs_blocked ')) out += `procs_blocked ${snapshot.states.blocked}\n`;
