@@ -237,15 +237,20 @@ async function storedDaemon(t: Test, store: FdStore, dir: string, mountpoint: st
   return d;
 }
 
-t.test('a stored connection whose mount is gone is not resumed: closed, dropped from the store, a fresh mount', async (t) => {
+/** A scratch dir, a descriptor store and a first daemon serving `mountpoint` (relative to the dir) through it. */
+async function storedScene(t: Test, mount = 'mnt'): Promise<{ dir: string; mountpoint: string; store: FdStore; first: StoredDaemon }> {
   const dir = scratchDir();
-  const mountpoint = join(dir, 'mnt');
+  const mountpoint = join(dir, mount);
   const store = await startFdStore(dir);
   t.teardown(() => {
     store.close();
     cleanup(dir, mountpoint);
   });
-  const first = await storedDaemon(t, store, dir, mountpoint);
+  return { dir, mountpoint, store, first: await storedDaemon(t, store, dir, mountpoint) };
+}
+
+t.test('a stored connection whose mount is gone is not resumed: closed, dropped from the store, a fresh mount', async (t) => {
+  const { dir, mountpoint, store, first } = await storedScene(t);
   process.kill(first.pid, 'SIGKILL');
   await first.exited;
   // Someone unmounts it while no daemon runs: nothing else holds the superblock, so the kernel ends the
@@ -270,14 +275,7 @@ t.test('a stored connection whose mount is gone is not resumed: closed, dropped 
 });
 
 t.test('a stored connection still alive but no longer on the mountpoint: dropped, a fresh mount, the container re-attached', { skip: noCgroups }, async (t) => {
-  const dir = scratchDir();
-  const mountpoint = join(dir, 'mnt');
-  const store = await startFdStore(dir);
-  t.teardown(() => {
-    store.close();
-    cleanup(dir, mountpoint);
-  });
-  const first = await storedDaemon(t, store, dir, mountpoint);
+  const { dir, mountpoint, store, first } = await storedScene(t);
   const box = createContainer(t, 'fdstore-gone', { memoryBytes: 160 * MiB });
   const readers = container(t, dir, mountpoint, box);
   await until('the container reading', () => readers.open().some((l) => l.startsWith('ok meminfo')));
@@ -305,14 +303,7 @@ t.test('a stored connection still alive but no longer on the mountpoint: dropped
 });
 
 t.test('a daemon started by hand while systemd keeps the connection: it aborts the unserved connection, mounts afresh and re-attaches the container', { skip: noCgroups }, async (t) => {
-  const dir = scratchDir();
-  const mountpoint = join(dir, 'mnt');
-  const store = await startFdStore(dir);
-  t.teardown(() => {
-    store.close();
-    cleanup(dir, mountpoint);
-  });
-  const first = await storedDaemon(t, store, dir, mountpoint);
+  const { dir, mountpoint, first } = await storedScene(t);
   const box = createContainer(t, 'fdstore-byhand', { memoryBytes: 176 * MiB });
   const readers = container(t, dir, mountpoint, box);
   await until('the container reading', () => readers.open().some((l) => l.startsWith('ok meminfo')));
@@ -403,14 +394,7 @@ t.test('a request the killed daemon had read and not answered is answered by the
 t.test('the unit\'s ExecStartPre does not wait on the kept mount', async (t) => {
   // After a restart the mountpoint is the kept connection's mount with no daemon behind it yet: anything
   // that stat()s it waits for the daemon that ExecStartPre comes before.
-  const dir = scratchDir();
-  const mountpoint = join(dir, 'var/lib/lxcfs');
-  const store = await startFdStore(dir);
-  t.teardown(() => {
-    store.close();
-    cleanup(dir, mountpoint);
-  });
-  const first = await storedDaemon(t, store, dir, mountpoint);
+  const { dir, mountpoint, store, first } = await storedScene(t, 'var/lib/lxcfs');
   process.kill(first.pid, 'SIGKILL');
   await first.exited;
   const unit = readFileSync(join(ROOT, 'systemd/lxcfs-ts.service'), 'utf8');

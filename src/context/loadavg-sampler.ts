@@ -214,9 +214,7 @@ export class LoadavgSampler {
             return;
           }
           this.fold(entry, c.active, start);
-          entry.running = c.running;
-          entry.total = c.total;
-          entry.lastPid = c.lastPid;
+          record(entry, c.running, c.total, c.lastPid);
         });
         work.queue = [];
         this.maxSliceMs = Math.max(this.maxSliceMs, this.now() - start);
@@ -265,7 +263,7 @@ export class LoadavgSampler {
       c.index = end;
       if (c.index >= c.threads.length) {
         this.fold(c.entry, c.active, this.now());
-        this.record(c.entry, c.running, c.threads.length, c.newest);
+        record(c.entry, c.running, c.threads.length, lastPidOf(this.reader, c.newest));
         work.current = undefined;
       }
     }
@@ -300,15 +298,9 @@ export class LoadavgSampler {
     const threads = threadsUnder(entry.dir, entry.version, MAX_COUNTED_THREADS, this.reader.procRoot);
     const c = { entry, threads, index: 0, running: 0, active: 0, newest: 0 };
     this.count(c, threads.slice(0, SYNC_THREADS));
-    this.record(entry, c.running, threads.length, c.newest);
+    record(entry, c.running, threads.length, lastPidOf(this.reader, c.newest));
   }
 
-  private record(entry: Tracked, running: number, total: number, newest: number): void {
-    entry.running = running;
-    entry.total = total;
-    // The newest thread, in the container's own pid numbering (LXCFS shows the host's).
-    entry.lastPid = lastPidOf(this.reader, newest);
-  }
 
   /** One LOAD_FREQ step of the averages with `active` (R + D) tasks (kernel/sched/loadavg.c). */
   private fold(entry: Tracked, active: number, now: number): void {
@@ -329,4 +321,11 @@ export class LoadavgSampler {
     }
     entry.sampledAt += missed * this.intervalMs;
   }
+}
+
+/** What a count says of a container now; lastPid is its newest thread in its own pid numbering (LXCFS shows the host's). */
+function record(entry: Tracked, running: number, total: number, lastPid: number): void {
+  entry.running = running;
+  entry.total = total;
+  entry.lastPid = lastPid;
 }
