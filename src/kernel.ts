@@ -29,6 +29,17 @@ export function calcLoad(load: number, exp: number, active: number): number {
 }
 
 /**
+ * Where a process's start time (field 22) is read in O(1): its leader thread's stat. /proc/<pid>/stat has the
+ * same start time but, for the whole process, sums every thread's times and fault counts on each read
+ * (fs/proc/array.c: do_task_stat with whole = 1), which for an init with thousands of threads (a JVM, the
+ * noisy neighbour of bench:fleet) costs the reader's daemon a fraction of a millisecond per open.
+ * `/proc/<pid>/task/<pid>/stat`, under procRoot (default `/proc`).
+ */
+export function leaderStatPath(pid: number, procRoot = '/proc'): string {
+  return `${procRoot}/${pid}/task/${pid}/stat`;
+}
+
+/**
  * What a thread's state letter (field 3 of /proc/<tid>/stat) counts for: "R" is runnable (procs_running,
  * loadavg's running field), "D" uninterruptible (procs_blocked); both count towards the load average
  * (kernel/sched/loadavg.c: calc_load_fold_active uses nr_running + nr_uninterruptible).

@@ -26,8 +26,9 @@ class FakeProcs {
       return this.procs.get(pid);
     };
     const procStatText = (path: string): string | undefined => {
-      const m = /^\/proc\/(\d+)\/stat$/.exec(path);
-      const p = m ? get(Number(m[1])) : undefined;
+      // Only the leader thread's stat: /proc/<pid>/stat sums every thread of the process on each read.
+      const m = /^\/proc\/(\d+)\/task\/(\d+)\/stat$/.exec(path);
+      const p = m && m[1] === m[2] ? get(Number(m[1])) : undefined;
       return p && `${m![1]} (x) S ${p.ppid} ${'0 '.repeat(17)}${p.start} 0\n`;
     };
     const fake = {
@@ -46,7 +47,7 @@ class FakeProcs {
         return p && { v1: new Map([['memory', p.cgroup]]), unified: p.cgroup };
       },
       listPids: () => [...this.procs.keys()].sort((a, b) => a - b),
-      // /proc/<pid>/stat as text: the resolver keeps it for renderers (fields 4..22: ppid ... starttime)
+      // /proc/<pid>/task/<pid>/stat as text: the resolver keeps it for renderers (fields 4..22: ppid ... starttime)
       readFile: (path: string): string | undefined => procStatText(path),
       readKept: (path: string): string | undefined => procStatText(path),
     };

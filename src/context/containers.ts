@@ -9,6 +9,7 @@
 // ends in 1 (processes that setns() in from outside have no ancestor there).
 
 import { parseProcStat, type CgroupReader, type PidCgroups } from 'node-cgroups-parser';
+import { leaderStatPath } from '../kernel.js';
 
 export interface Container {
   /** host pid whose cgroups define the container: the init of the caller's pid namespace, or the caller */
@@ -17,8 +18,8 @@ export interface Container {
   /** true when the caller shares the daemon's pid namespace (a host process) */
   host: boolean;
   cgroups: PidCgroups;
-  /** text of /proc/<initPid>/stat when resolving read it (a cache hit revalidates with it): renderers that
-   * need the init's start time reuse it instead of reading the file again */
+  /** text of /proc/<initPid>/task/<initPid>/stat (kernel.ts leaderStatPath) when resolving read it (a cache
+   * hit revalidates with it): renderers that need the init's start time reuse it instead of reading it again */
   initStat?: string;
 }
 
@@ -26,7 +27,8 @@ export type Resolution = { ok: true; container: Container } | { ok: false; reaso
 
 interface KnownInit {
   pid: number;
-  /** field 22 of /proc/<pid>/stat: a recycled pid has another start time, so it is never trusted */
+  /** field 22 of its leader's stat (kernel.ts leaderStatPath): a recycled pid has another start time, so it
+   * is never trusted */
   startTime: number;
 }
 
@@ -95,7 +97,7 @@ export class ContainerResolver {
     this.bookkeepingScheduled = false;
     this.forgetDead();
     for (const [ns, pid] of this.found) {
-      const startTime = this.reader.readProcStat(pid)?.startTime;
+      const startTime = this.leaderStat(pid)?.startTime;
       // Still the init of that namespace (it could have died since: then the next open looks again).
       if (startTime !== undefined && this.reader.pidNamespaceOf(pid) === ns) this.inits.set(ns, { pid, startTime });
     }
@@ -103,13 +105,18 @@ export class ContainerResolver {
   }
 
   /**
-   * The init's /proc/<pid>/stat when it is still the process that was cached, else undefined. The start
+   * The init's leader stat when it is still the process that was cached, else undefined. The start
    * time alone proves it: a pid is reused only by a process started later, and a process never changes
    * its own pid namespace (setns affects only its children), so the namespace needs no second look.
    */
   private statIfStill(known: KnownInit): string | undefined {
-    const stat = this.reader.readKept(`${this.reader.procRoot}/${known.pid}/stat`);
+    const stat = this.reader.readKept(leaderStatPath(known.pid, this.reader.procRoot));
     return stat !== undefined && parseProcStat(stat)?.startTime === known.startTime ? stat : undefined;
+  }
+
+  private leaderStat(pid: number): ReturnType<typeof parseProcStat> {
+    const text = this.reader.readFile(leaderStatPath(pid, this.reader.procRoot));
+    return text === undefined ? undefined : parseProcStat(text);
   }
 
   /** Record inits found by recent misses and forget namespaces whose init is gone, now (also done after

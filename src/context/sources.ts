@@ -6,6 +6,7 @@ import { parseFlatKeyed, parseLimit, type CgroupDir, type CgroupReader } from 'n
 import type { MemoryLimits, MemoryView, Sources } from '../contract.js';
 import type { Container } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
+import { leaderStatPath } from '../kernel.js';
 import { tasksUnder } from './tasks.js';
 import { ThreadCensus } from './thread-census.js';
 
@@ -20,7 +21,7 @@ export interface Services {
 export function sourcesFor(reader: CgroupReader, container: Container, services: Services = {}): Sources {
   const files = new Map<string, string | undefined>();
   // Resolving the container may have read the init's stat already (uptime needs its start time).
-  if (container.initStat !== undefined) files.set(hostPath(reader, `/proc/${container.initPid}/stat`), container.initStat);
+  if (container.initStat !== undefined) files.set(hostPath(reader, leaderStatPath(container.initPid)), container.initStat);
   /** Each file read once per render: cgroup files through a kept fd, host files as the reader decides
    * (the host's own /proc files are pinned open by the daemon, per-pid ones are not). */
   const readOnce = (path: string, keep: boolean): string | undefined => {

@@ -17,7 +17,7 @@
 
 import { parseFlatKeyed, parseProcStat } from 'node-cgroups-parser';
 import type { RenderOptions, RenderOutput, Sources, VirtualFile } from '../contract.js';
-import { USER_HZ } from '../kernel.js';
+import { leaderStatPath, USER_HZ } from '../kernel.js';
 import { collectCpuView, visibleCpus, type CpuView } from './cpu-view.js';
 
 /** Processes summed on a container's first render (bounded: a huge container costs one read each). */
@@ -79,7 +79,7 @@ function processSeconds(sources: Sources, controller: string): number | undefine
 export function collectUptime(sources: Sources, options: RenderOptions): UptimeSnapshot {
   const snapshot: UptimeSnapshot = { host: sources.hostFile('/proc/uptime') ?? '', view: collectCpuView(sources, options) };
   if (sources.container.host) return snapshot;
-  const start = parseProcStat(sources.hostFile(`/proc/${sources.container.initPid}/stat`) ?? '')?.startTime;
+  const start = parseProcStat(sources.hostFile(leaderStatPath(sources.container.initPid)) ?? '')?.startTime;
   if (start === undefined) return snapshot;
   snapshot.initStart = start;
   const usage = usageSource(sources);
