@@ -10,7 +10,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import Fuse from 'fuse-native';
-import { closeSync, existsSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cleanup, mountsAt, ROOT, run, scratchDir } from './helpers/daemon.js';
 import { startNotifySocket } from './helpers/notify-socket.js';
@@ -236,6 +236,62 @@ t.test('per-thread state: FUSE worker threads come and go, their state is reused
   t.ok(s.reused > 0, `new workers reused it (${s.reused})`);
   t.ok(s.threads > s.locals, `more threads served (${s.threads}) than states were made (${s.locals})`);
   t.equal(s.locals, s.peak, 'a state is made only when every one is in use');
+});
+
+t.test('fair hand-off: a request from a namespace that took less of the main thread lately goes first', async (t) => {
+  const { mnt, start } = fixture(t);
+  await start({ args: ['--timeouts'] });
+  const gateStatus = join(dirname(mnt), 'gate-status');
+  // A FUSE thread new to the binding asks the main thread for its state, which the gate will hold: have 16
+  // states made first (16 concurrent opens of /barrier), so the threads below find theirs in the pool.
+  const burst = 'import sys,threading\nts=[threading.Thread(target=lambda: open(sys.argv[1]).read()) for _ in range(16)]\nfor th in ts: th.start()\nfor th in ts: th.join()';
+  t.equal(run('python3', ['-c', burst, join(mnt, 'barrier')]).code, 0, '16 FUSE threads served at once');
+  // Lookups are urgent (served first whoever asks): have the kernel know both marks for 60 s, so that the
+  // two requests compared below are both OPENs.
+  t.equal(run('stat', [join(mnt, 'mark-heavy'), join(mnt, 'mark-light')]).code, 0, 'both marks looked up');
+  // "heavy": a pid namespace whose 3 opens of /heavy took 150 ms of the main thread, then waits for a line
+  // on stdin before its next request (the open of /mark-heavy).
+  const heavy = spawn('unshare', ['--pid', '--fork', 'python3', '-u', '-c', [
+    'import sys',
+    'for _ in range(3): open(sys.argv[1] + "/heavy").read()',
+    'print("charged")',
+    'sys.stdin.readline()',
+    'print(open(sys.argv[1] + "/mark-heavy").read().strip())',
+  ].join('\n'), mnt], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let heavyOut = '';
+  heavy.stdout!.on('data', (d) => (heavyOut += d));
+  heavy.stderr!.on('data', (d) => (heavyOut += d));
+  const heavyExited = new Promise((resolve) => heavy.on('exit', resolve));
+  const later: { gate?: ChildProcess; light?: ChildProcess } = {};
+  let gateExited: Promise<unknown> = Promise.resolve(), lightExited: Promise<unknown> = Promise.resolve();
+  t.teardown(async () => {
+    for (const p of [heavy, later.gate, later.light]) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    await Promise.all([heavyExited, gateExited, lightExited]);
+  });
+  const queued = () => (existsSync(gateStatus) ? Number(readFileSync(gateStatus, 'utf8').trim()) : -1);
+
+  await until(`the heavy namespace to be charged (${heavyOut})`, () => heavyOut.includes('charged'));
+  // The gate holds the main thread until 2 requests wait for it.
+  const gate = (later.gate = spawn('cat', [join(mnt, 'gate')], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let gateOut = '';
+  gate.stdout!.on('data', (d) => (gateOut += d));
+  gateExited = new Promise((resolve) => gate.on('exit', resolve));
+  await until('the gate to hold the main thread', () => queued() === 0);
+  heavy.stdin!.write('go\n');
+  await until('the heavy namespace\'s request to wait', () => queued() === 1);
+  // Then a new namespace asks, after the heavy one: in arrival order the heavy one would go first.
+  const light = (later.light = spawn('unshare', ['--pid', '--fork', 'cat', join(mnt, 'mark-light')], { stdio: 'ignore' }));
+  lightExited = new Promise((resolve) => light.on('exit', resolve));
+  await gateExited;
+  t.equal(gateOut, 'queued 2\n', 'the gate let go with both requests waiting');
+  await lightExited;
+  await heavyExited;
+  t.match(heavyOut, /marked/, 'the heavy namespace was answered too');
+  const [order, json] = run('cat', [join(mnt, 'marks')]).stdout.trim().split(' ');
+  t.equal(order, 'light,heavy', 'the new namespace was served before the one that had taken 150 ms');
+  const stats = JSON.parse(json!) as { queued: number; flows: number; served: number; overtaken: number };
+  t.ok(stats.overtaken >= 1, `dispatchStats counts the overtaking (${stats.overtaken})`);
+  t.equal(stats.queued, 0, 'nothing left waiting');
 });
 
 t.test('after unmount the mount serves what is still open, then the native state is released', async (t) => {

@@ -12,7 +12,15 @@
 //   /barrier open waits until 16 opens of it are waiting, then answers them all ("released"): 16 FUSE
 //            worker threads are busy at once, so libfuse starts more and retires some afterwards
 //   /threads fuse.threadStats() as JSON (the per-thread state of the binding)
-// Usage: node echo-fs.cjs MOUNTPOINT [--no-force] [--linger]
+//   /heavy   open spins for 50 ms of this thread's time before answering "heavy": the caller's pid namespace
+//            is charged with it by the fair hand-off
+//   /gate    open spins until 2 requests wait for JS (fuse.dispatchStats().queued), writing the count it
+//            sees to <dir of MOUNTPOINT>/gate-status whenever it changes; then answers "queued N" (N the
+//            count; "timeout" after 20 s: a hang guard)
+//   /mark-*  open appends the name (after "mark-") to the marks log; /marks returns the log and
+//            fuse.dispatchStats() as "<names> <JSON>"
+// Usage: node echo-fs.cjs MOUNTPOINT [--no-force] [--linger] [--timeouts]
+// (--timeouts: entry and attr timeouts of 60 s instead of 0, so that an open reaches JS as OPEN alone)
 // Prints "ready libfuse=<path of the libfuse this process loaded>" once mounted. SIGTERM unmounts and then
 // lets the process end by itself (nothing may hold the event loop after unmount); "unmounted" is printed.
 // With --linger it instead stays until the binding has released its native state, then prints
@@ -29,7 +37,7 @@ const big = Buffer.from(Array.from({ length: 10000 }, (_, i) => `line ${String(i
 const handles = new Map()
 let next = 1
 
-const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing', '/handle-neg', '/handle-min', '/handle-max', '/barrier', '/threads'])
+const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing', '/handle-neg', '/handle-min', '/handle-max', '/barrier', '/threads', '/heavy', '/gate', '/marks', '/mark-light', '/mark-heavy'])
 const HANDLES = { '/handle-neg': -1, '/handle-min': -(2 ** 31), '/handle-max': 2 ** 32 - 1 }
 const BARRIER = 16
 let waiting = []
@@ -37,6 +45,23 @@ let generation = 0
 const genContent = (how) => {
   const line = `gen ${String(++generation).padStart(3, '0')} ${how.padEnd(7)}\n` // 16 bytes
   return Buffer.from(line.repeat(1000))
+}
+
+const marks = []
+const spinFor = (ms) => {
+  const end = process.hrtime.bigint() + BigInt(ms) * 1000000n
+  while (process.hrtime.bigint() < end) {} // eslint-disable-line no-empty
+}
+function gate () {
+  const status = path.join(path.dirname(mnt), 'gate-status')
+  const deadline = Date.now() + 20000
+  let seen = -1
+  for (;;) {
+    const { queued } = fuse.dispatchStats()
+    if (queued !== seen) fs.writeFileSync(status, `${(seen = queued)}\n`)
+    if (queued >= 2) return `queued ${queued}\n`
+    if (Date.now() > deadline) return 'timeout\n'
+  }
 }
 
 const ops = {
@@ -57,6 +82,16 @@ const ops = {
     if (p === '/failing') return cb(0, 0, Buffer.from('made at open\n'))
     if (p in HANDLES) return cb(0, HANDLES[p])
     if (p === '/threads') return cb(0, 0, Buffer.from(JSON.stringify(fuse.threadStats()) + '\n'))
+    if (p === '/heavy') {
+      spinFor(50)
+      return cb(0, 0, Buffer.from('heavy\n'))
+    }
+    if (p === '/gate') return cb(0, 0, Buffer.from(gate()))
+    if (p === '/marks') return cb(0, 0, Buffer.from(`${marks.join(',')} ${JSON.stringify(fuse.dispatchStats())}\n`))
+    if (p.startsWith('/mark-')) {
+      marks.push(p.slice(6))
+      return cb(0, 0, Buffer.from('marked\n'))
+    }
     if (p === '/barrier') {
       waiting.push(cb)
       if (waiting.length < BARRIER) return
@@ -86,7 +121,8 @@ const ops = {
   }
 }
 
-const fuse = new Fuse(mnt, ops, { allowOther: true, directIo: true, entryTimeout: 0, attrTimeout: 0, force, mkdir: true })
+const timeout = process.argv.includes('--timeouts') ? 60 : 0
+const fuse = new Fuse(mnt, ops, { allowOther: true, directIo: true, entryTimeout: timeout, attrTimeout: timeout, force, mkdir: true })
 const taskCount = () => fs.readdirSync('/proc/self/task').length
 let threadsBefore = 0
 // The libuv thread pool starts with the first fs call: have it running before counting.

@@ -13,7 +13,8 @@
       "render-cache.c",
       "locals-pool.c",
       "sd-notify.c",
-      "resume-chan.c"
+      "resume-chan.c",
+      "fair-queue.c"
     ],
     "cflags": [
       "-g",

@@ -32,6 +32,7 @@
 #include "sd-notify.h"
 #include <sys/file.h>
 #include "resume-chan.h"
+#include "fair-queue.h"
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 
@@ -173,6 +174,11 @@ typedef struct {
 
   // Wakes the main thread when a worker needs new locals, and when the FUSE thread has finished.
   uv_async_t async;
+
+  // lxcfs-ts (PATCHES.md 20): requests for JS wait here, served fairly between pid namespaces; the FUSE
+  // thread that queues one wakes the main thread through dispatch_async.
+  fair_queue_t fq;
+  uv_async_t dispatch_async;
   uv_mutex_t mut;    // one request for new locals at a time
   uv_sem_t sem;      // posted when they are ready
   atomic_int locals_wanted;
@@ -192,6 +198,7 @@ typedef struct {
 
 struct fuse_thread_locals_s {
   locals_pool_item_t pool_item;
+  fair_queue_item_t queue_item; // lxcfs-ts: while the request waits for the main thread
 
   // Opcode
   uint32_t op;
@@ -260,10 +267,26 @@ static void capture_caller (fuse_thread_locals_t *l) {
   l->caller_gid = fc != NULL ? (uint32_t) fc->gid : 0;
 }
 
-// lxcfs-ts: hands the request in l to the main thread and waits for its answer. FUSE thread.
+static uint64_t monotonic_ns (void);
+static uint64_t pid_ns_of (int32_t tid, int *fd_out);
+
+// lxcfs-ts (PATCHES.md 20): requests that go before others in the fair hand-off: the lookups and directory
+// reads the kernel makes while it holds the directory's lock (without FUSE_PARALLEL_DIROPS, which libfuse 2.9
+// cannot ask for, every other lookup in that directory waits for them), and init.
+static int urgent_op (uint32_t op) {
+  return op == op_getattr || op == op_fgetattr || op == op_access || op == op_readlink || op == op_opendir ||
+         op == op_readdir || op == op_releasedir || op == op_statfs || op == op_init;
+}
+
+// lxcfs-ts: hands the request in l to the main thread and waits for its answer. FUSE thread. The request
+// queues under its caller's pid namespace (PATCHES.md 20): the main thread serves urgent requests first, then
+// the namespace that took the least of its time lately.
 static int32_t hand_to_js (fuse_thread_locals_t *l) {
+  fuse_thread_t *ft = l->fuse;
+  uint64_t key = pid_ns_of(l->caller_pid, NULL); // 0 for init and callers already gone: one shared key
   atomic_store_explicit(&l->pending, 1, memory_order_release);
-  uv_async_send(&(l->async));
+  fair_queue_push(&(ft->fq), &(l->queue_item), key, urgent_op(l->op), monotonic_ns());
+  uv_async_send(&(ft->dispatch_async));
   uv_sem_wait(&(l->sem));
   return l->res;
 }
@@ -1090,8 +1113,7 @@ static void * fuse_native_init (struct fuse_conn_info *conn) {
 
 // Top-level dispatcher
 
-static void fuse_native_dispatch (uv_async_t* handle) {
-  fuse_thread_locals_t *l = (fuse_thread_locals_t *) handle->data;
+static void fuse_native_dispatch_one (fuse_thread_locals_t *l) {
   fuse_thread_t *ft = l->fuse;
   if (!atomic_load_explicit(&l->pending, memory_order_acquire)) return; // answered at env teardown
   if (ft->env_gone) {
@@ -1100,7 +1122,30 @@ static void fuse_native_dispatch (uv_async_t* handle) {
   }
   void (*fn)(uv_async_t *, fuse_thread_locals_t *, fuse_thread_t *) = l->op_fn;
 
-  fn(handle, l, ft);
+  fn(&(l->async), l, ft);
+}
+
+// lxcfs-ts (PATCHES.md 20): serves the queued requests, fairest first, each charged to its namespace with the
+// main-thread time it took (JS's synchronous part: lxcfs-ts renders synchronously). At most as many as were
+// queued on entry, so timers, signals and I/O get their turn between batches; the rest wake us again.
+static void fuse_native_dispatch (uv_async_t* handle) {
+  fuse_thread_t *ft = (fuse_thread_t *) handle->data;
+  fair_queue_stats_t st;
+  fair_queue_stats(&(ft->fq), &st);
+  uint32_t budget = st.queued > 0 ? st.queued : 1;
+  for (uint32_t i = 0; i < budget; i++) {
+    uint64_t key = 0;
+    uint64_t start = monotonic_ns();
+    fair_queue_item_t *item = fair_queue_pop(&(ft->fq), start, &key);
+    if (item == NULL) return;
+    fuse_thread_locals_t *l = (fuse_thread_locals_t *) ((char *) item - offsetof(fuse_thread_locals_t, queue_item));
+    int urgent = item->urgent; // read before the request is answered: the FUSE thread may queue it again
+    fuse_native_dispatch_one(l);
+    uint64_t end = monotonic_ns();
+    fair_queue_charge(&(ft->fq), key, urgent, end - start, end);
+  }
+  fair_queue_stats(&(ft->fq), &st);
+  if (st.queued > 0) uv_async_send(handle);
 }
 
 // lxcfs-ts (PATCHES.md 15): lifecycle of the native state.
@@ -1119,6 +1164,7 @@ static void ft_unref (fuse_thread_t *ft) {
   if (--ft->refs > 0) return;
   resume_chan_free(ft->rc); // its channel is gone with the session (teardown joined the FUSE thread)
   locals_pool_destroy(&(ft->pool));
+  fair_queue_destroy(&(ft->fq));
   uv_mutex_destroy(&(ft->mut));
   uv_sem_destroy(&(ft->sem));
   free(ft);
@@ -1164,6 +1210,7 @@ static void ft_teardown (fuse_thread_t *ft) {
     uv_close((uv_handle_t *) &(l->async), locals_closed);
   }
   ft->all_locals = NULL;
+  uv_close((uv_handle_t *) &(ft->dispatch_async), ft_closed);
   uv_close((uv_handle_t *) &(ft->async), ft_closed);
 }
 
@@ -1180,10 +1227,14 @@ static void ft_env_cleanup (void *arg) {
   // exits, and the next daemon gets them again from the kernel (FUSE_NOTIFY_RESEND) instead of the caller
   // getting EIO.
   if (atomic_load(&ft->handed_over)) return;
+  // Empty the queue first: a thread answered here may queue its locals again for its next request.
+  while (fair_queue_pop(&(ft->fq), monotonic_ns(), NULL) != NULL) {}
   for (fuse_thread_locals_t *l = ft->all_locals; l != NULL; l = l->next_all) {
     if (atomic_load_explicit(&l->pending, memory_order_acquire)) answer(l, -EIO);
   }
 }
+
+static void locals_never_signalled (uv_async_t *handle) {}
 
 // Main thread: makes the locals a worker asked for (a libuv handle must be initialised on its loop's thread).
 static fuse_thread_locals_t *locals_new (fuse_thread_t *ft) {
@@ -1193,7 +1244,9 @@ static fuse_thread_locals_t *locals_new (fuse_thread_t *ft) {
     free(l);
     return NULL;
   }
-  if (uv_async_init(uv_default_loop(), &(l->async), (uv_async_cb) fuse_native_dispatch) != 0) {
+  // lxcfs-ts: never sent since PATCHES.md 20 (requests wake ft->dispatch_async); kept as the handle whose close
+  // ends the locals' life (locals_closed), as in PATCHES.md 15.
+  if (uv_async_init(uv_default_loop(), &(l->async), (uv_async_cb) locals_never_signalled) != 0) {
     uv_sem_destroy(&(l->sem));
     free(l);
     return NULL;
@@ -1554,6 +1607,7 @@ NAPI_METHOD(fuse_native_mount) {
   uv_mutex_init(&(ft->mut));
   uv_sem_init(&(ft->sem), 0);
   locals_pool_init(&(ft->pool), ft_pool_idle, ft);
+  fair_queue_init(&(ft->fq));
 
   memcpy(ft->mnt, mnt, sizeof(ft->mnt)); // both NUL-terminated 1024-byte buffers (NAPI_ARGV_UTF8)
   memcpy(ft->mntopts, mntopts, sizeof(ft->mntopts));
@@ -1566,6 +1620,7 @@ NAPI_METHOD(fuse_native_mount) {
     fuse_destroy(fuse);
     release_mount_refs(env, ft);
     locals_pool_destroy(&(ft->pool));
+    fair_queue_destroy(&(ft->fq));
     uv_mutex_destroy(&(ft->mut));
     uv_sem_destroy(&(ft->sem));
     resume_chan_free(ft->rc);
@@ -1575,6 +1630,19 @@ NAPI_METHOD(fuse_native_mount) {
   }
   ft->async.data = ft;
   ft->refs = 1; // the mount, until teardown has closed ft->async
+  err = uv_async_init(uv_default_loop(), &(ft->dispatch_async), (uv_async_cb) fuse_native_dispatch);
+  if (err < 0) {
+    if (!ft->resumed) fuse_unmount(mnt, ch);
+    fuse_destroy(fuse);
+    release_mount_refs(env, ft);
+    ft->unmounted = 1;
+    ft->torn_down = 1;
+    uv_close((uv_handle_t *) &(ft->async), ft_closed);
+    napi_throw_error(env, "EFUSEASYNC", uv_strerror(err));
+    return NULL;
+  }
+  ft->dispatch_async.data = ft;
+  ft->refs++; // until teardown has closed ft->dispatch_async
 
   napi_value handle = NULL;
   if (napi_create_external(env, ft, ft_finalize, NULL, &handle) == napi_ok) ft->refs++; // the JS handle
@@ -1588,6 +1656,7 @@ NAPI_METHOD(fuse_native_mount) {
     release_mount_refs(env, ft);
     ft->unmounted = 1;
     ft->torn_down = 1;
+    uv_close((uv_handle_t *) &(ft->dispatch_async), ft_closed);
     uv_close((uv_handle_t *) &(ft->async), ft_closed);
     napi_throw_error(env, "EFUSETHREAD", strerror(err));
     return NULL;
@@ -1611,6 +1680,7 @@ NAPI_METHOD(fuse_native_unmount) {
   if (ft->unmounted) return NULL;
   ft->unmounted = 1;
   uv_unref((uv_handle_t *) &(ft->async));
+  uv_unref((uv_handle_t *) &(ft->dispatch_async));
   ft_maybe_teardown(ft);
   return NULL;
 }
@@ -1631,6 +1701,30 @@ NAPI_METHOD(fuse_native_thread_stats) {
   napi_value result;
   napi_create_array_with_length(env, 8, &result);
   for (uint32_t i = 0; i < 8; i++) {
+    napi_value v;
+    napi_create_double(env, values[i], &v);
+    napi_set_element(env, result, i, v);
+  }
+  return result;
+}
+
+// dispatchStats(handle): [queued, flows, served, overtaken] of the fair hand-off (PATCHES.md 20). Sweeps idle
+// flows first, so flows counts only namespaces that asked lately.
+NAPI_METHOD(fuse_native_dispatch_stats) {
+  NAPI_ARGV(1)
+  void *data = NULL;
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "fuse_native_dispatch_stats: not a mount handle");
+    return NULL;
+  }
+  fuse_thread_t *ft = (fuse_thread_t *) data;
+  fair_queue_sweep(&(ft->fq), monotonic_ns());
+  fair_queue_stats_t s;
+  fair_queue_stats(&(ft->fq), &s);
+  const double values[4] = { s.queued, s.flows, (double) s.served, (double) s.overtaken };
+  napi_value result;
+  napi_create_array_with_length(env, 4, &result);
+  for (uint32_t i = 0; i < 4; i++) {
     napi_value v;
     napi_create_double(env, values[i], &v);
     napi_set_element(env, result, i, v);
@@ -1811,6 +1905,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
   NAPI_EXPORT_FUNCTION(fuse_native_umount2)
   NAPI_EXPORT_FUNCTION(fuse_native_thread_stats)
+  NAPI_EXPORT_FUNCTION(fuse_native_dispatch_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_connection)
   NAPI_EXPORT_FUNCTION(fuse_native_connection_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_connection_device)

@@ -198,6 +198,18 @@ declare namespace Fuse {
   /** entries kept now; opens answered from the cache and opens it could not answer, since process start */
   interface RenderCacheStats { entries: number; hits: number; misses: number }
   /** The per-thread state of a mount (lxcfs-ts patch, PATCHES.md 2 and 15). */
+  /** The fair hand-off of requests to JS (lxcfs-ts patch, PATCHES.md 20). */
+  interface DispatchStats {
+    /** requests waiting for the main thread now (each holds a FUSE thread) */
+    queued: number;
+    /** pid namespaces with requests waiting or served in the last 5 s (idle ones are swept first) */
+    flows: number;
+    /** requests handed to JS since the mount */
+    served: number;
+    /** of those, requests served before an older one of a namespace that had taken more time lately */
+    overtaken: number;
+  }
+
   interface ThreadStats {
     /** thread locals allocated (each a semaphore and a libuv async handle) */
     locals: number;
@@ -228,6 +240,8 @@ declare class Fuse {
   unmount(cb: (err: Error | null) => void): void;
   /** Per-thread state of this mount (lxcfs-ts patch); null before it is mounted. */
   threadStats(): Fuse.ThreadStats | null;
+  /** The fair hand-off's queue and counters (lxcfs-ts patch, PATCHES.md 20); null before it is mounted. */
+  dispatchStats(): Fuse.DispatchStats | null;
   /** lxcfs-ts patch (PATCHES.md 19): the descriptors of a resumable mount's connection, else null. */
   connection(): Fuse.Connection | null;
   connectionStats(): Fuse.ConnectionStats | null;

@@ -445,6 +445,13 @@ class Fuse extends Nanoresource {
     return { locals, threads, reused, returned, peak, inUse, finished: finished === 1, tornDown: tornDown === 1 }
   }
 
+  // lxcfs-ts (PATCHES.md 20): the fair hand-off to JS. null before it is mounted.
+  dispatchStats () {
+    if (!this._thread) return null
+    const [queued, flows, served, overtaken] = binding.fuse_native_dispatch_stats(this._thread)
+    return { queued, flows, served, overtaken }
+  }
+
   // Lifecycle methods
 
   _open (cb) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The binding's C unit tests (render-cache-test.c, locals-pool-test.c, resume-chan-test.c): compiled with the system C compiler
+// The binding's C unit tests (render-cache-test.c, locals-pool-test.c, resume-chan-test.c, fair-queue-test.c): compiled with the system C compiler
 // ($CC, else cc) and run, each once plainly and once with --hammer (threads). Used by test/binding-c.test.ts
 // (npm test, no sanitizer) and by test/sanitize.mjs (AddressSanitizer + UndefinedBehaviorSanitizer, and
 // ThreadSanitizer).
@@ -20,6 +20,7 @@ export const C_TESTS = [
   { name: 'render-cache', sources: [join(HERE, 'render-cache-test.c'), join(PKG, 'render-cache.c')] },
   { name: 'locals-pool', sources: [join(HERE, 'locals-pool-test.c'), join(PKG, 'locals-pool.c')] },
   { name: 'resume-chan', sources: [join(HERE, 'resume-chan-test.c'), join(PKG, 'resume-chan.c')] },
+  { name: 'fair-queue', sources: [join(HERE, 'fair-queue-test.c'), join(PKG, 'fair-queue.c')] },
 ];
 
 // Runtime options that make any sanitizer report fatal and visible (exit code != 0, report on stderr).
@@ -40,7 +41,7 @@ export function buildCTests(outDir, sanitize = '') {
   else flags.push('-O2');
   return C_TESTS.map(({ name, sources }) => {
     const exe = join(outDir, sanitize ? `${name}-${sanitize.replace(/,/g, '-')}` : name);
-    const r = spawnSync(cc, [...flags, ...sources, '-lpthread', '-o', exe], { encoding: 'utf8' });
+    const r = spawnSync(cc, [...flags, ...sources, '-lpthread', '-lm', '-o', exe], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cc} ${flags.join(' ')} ${sources.join(' ')} failed:\n${r.stderr}${r.stdout}${r.error ?? ''}`);
     return { name, exe };
   });
