@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import type { CgroupReader, PidCgroups, ProcStat, ProcStatus } from 'node-cgroups-parser';
-import { ContainerResolver, pruneInitScope } from '../src/context/containers.js';
+import { ContainerResolver, FORGET_EVERY_MS, pruneInitScope } from '../src/context/containers.js';
 
 interface Proc {
   ns: number;
@@ -20,6 +20,7 @@ const CT_NS = 4026532500;
 class FakeProcs {
   procs = new Map<number, Proc>();
   reads = 0;
+  leaderStatReads = 0;
   reader(): CgroupReader {
     const get = (pid: number) => {
       this.reads++;
@@ -28,6 +29,7 @@ class FakeProcs {
     const procStatText = (path: string): string | undefined => {
       // Only the leader thread's stat: /proc/<pid>/stat sums every thread of the process on each read.
       const m = /^\/proc\/(\d+)\/task\/(\d+)\/stat$/.exec(path);
+      if (m) this.leaderStatReads++;
       const p = m && m[1] === m[2] ? get(Number(m[1])) : undefined;
       return p && `${m![1]} (x) S ${p.ppid} ${'0 '.repeat(17)}${p.start} 0\n`;
     };
@@ -103,7 +105,8 @@ t.test('host callers use their own cgroup', async (t) => {
 
 t.test('the cache is used, and a recycled init pid is never trusted', async (t) => {
   const f = table();
-  const r = new ContainerResolver(f.reader(), 100);
+  let clock = 0;
+  const r = new ContainerResolver(f.reader(), 100, { now: () => clock });
   t.ok(r.resolve(203).ok);
   await afterReply();
   f.reads = 0;
@@ -122,6 +125,7 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
   const NEW_NS = 4026532600;
   f.procs.set(500, { ns: NEW_NS, nspid: [500, 1], ppid: 200, start: 901, cgroup: '/lxc/c2' });
   f.procs.set(501, { ns: NEW_NS, nspid: [501, 2], ppid: 500, start: 902, cgroup: '/lxc/c2' });
+  clock += FORGET_EVERY_MS; // (a miss looks for dead namespaces at most this often: see the test below)
   f.reads = 0;
   const res = r.resolve(501);
   // 501's namespace and status, 500's namespace (twice: parent check, init check) and status, 500's cgroup.
@@ -135,6 +139,46 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
   f.procs.set(500, { ns: HOST_NS, nspid: [500], ppid: 1, start: 950, cgroup: '/elsewhere' });
   const orphan = r.resolve(501);
   t.notOk(orphan.ok, 'no init: an error value, not the recycled process\'s cgroup');
+});
+
+t.test('a burst of new namespaces looks for dead ones once per FORGET_EVERY_MS, not once per miss', async (t) => {
+  const f = table();
+  let clock = 0;
+  const r = new ContainerResolver(f.reader(), 100, { now: () => clock });
+  // 50 containers start (a node boots, or the daemon restarts among them): each first read is a miss.
+  const N = 50;
+  for (let i = 0; i < N; i++) {
+    const ns = 4026533000 + i;
+    f.procs.set(1000 + 2 * i, { ns, nspid: [1000 + 2 * i, 1], ppid: 200, start: 3000 + i, cgroup: `/lxc/b${i}` });
+    f.procs.set(1001 + 2 * i, { ns, nspid: [1001 + 2 * i, 2], ppid: 1000 + 2 * i, start: 3000 + i, cgroup: `/lxc/b${i}` });
+  }
+  const initStatReads = () => f.leaderStatReads;
+  f.leaderStatReads = 0;
+  for (let i = 0; i < N; i++) {
+    t.ok(r.resolve(1001 + 2 * i).ok, `container ${i}`);
+    await afterReply();
+    clock += 10; // 50 misses within 0.5 s
+  }
+  t.equal(r.cachedNamespaces, N, 'every init is cached');
+  // Each miss reads its new init's start time once; one pass over the cache (at the first miss) on top.
+  t.ok(initStatReads() <= N + 1, `${initStatReads()} leader stat reads for ${N} misses (a pass per miss: ${(N * (N + 1)) / 2})`);
+
+  // A container goes: found at the next miss once FORGET_EVERY_MS has passed, or by prune() at once.
+  f.procs.delete(1000);
+  f.procs.delete(1001);
+  f.procs.set(2000, { ns: 4026534000, nspid: [2000, 1], ppid: 200, start: 5000, cgroup: '/lxc/late' });
+  t.ok(r.resolve(2000).ok);
+  await afterReply();
+  t.equal(r.cachedNamespaces, N + 1, 'a miss within FORGET_EVERY_MS of the last pass does not look');
+  r.prune();
+  t.equal(r.cachedNamespaces, N, 'prune looks at once');
+  f.procs.delete(1002);
+  f.procs.delete(1003);
+  clock += FORGET_EVERY_MS;
+  f.procs.set(2002, { ns: 4026534001, nspid: [2002, 1], ppid: 200, start: 5001, cgroup: '/lxc/later' });
+  t.ok(r.resolve(2002).ok);
+  await afterReply();
+  t.equal(r.cachedNamespaces, N, 'a miss FORGET_EVERY_MS later looks again: one gone, one new');
 });
 
 t.test('a caller that exited is an error value', async (t) => {

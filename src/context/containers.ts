@@ -35,15 +35,30 @@ interface KnownInit {
 /** Bound on the ancestor walk; pid namespaces nest at most 32 deep and process trees are shallow. */
 const MAX_ANCESTRY = 128;
 
+/**
+ * Dead namespaces are looked for (one stat read per cached init) after a miss at most this often: when a
+ * node starts hundreds of containers, or the daemon restarts among them, every first read is a miss, and a
+ * pass after each would read N inits N times on the thread that serves everyone.
+ */
+export const FORGET_EVERY_MS = 1000;
+
+export interface ResolverOptions {
+  /** ms clock (default performance.now) */
+  now?: () => number;
+}
+
 export class ContainerResolver {
   private readonly inits = new Map<number, KnownInit>();
   /** inits found since the last bookkeeping pass: their start time is read after the reply (see initOf) */
   private readonly found = new Map<number, number>();
   private bookkeepingScheduled = false;
+  private lastForget = -Infinity;
   private readonly ownNamespace: number | undefined;
+  private readonly now: () => number;
 
-  constructor(private readonly reader: CgroupReader, ownPid: number = process.pid) {
+  constructor(private readonly reader: CgroupReader, ownPid: number = process.pid, options: ResolverOptions = {}) {
     this.ownNamespace = reader.pidNamespaceOf(ownPid);
+    this.now = options.now ?? (() => performance.now());
   }
 
   /** Number of pid namespaces whose init is cached (for tests and leak checks; see `prune`). */
@@ -90,12 +105,15 @@ export class ContainerResolver {
   private scheduleBookkeeping(): void {
     if (this.bookkeepingScheduled) return;
     this.bookkeepingScheduled = true;
-    setImmediate(() => this.bookkeeping());
+    setImmediate(() => this.bookkeeping(false));
   }
 
-  private bookkeeping(): void {
+  private bookkeeping(force: boolean): void {
     this.bookkeepingScheduled = false;
-    this.forgetDead();
+    if (force || this.now() - this.lastForget >= FORGET_EVERY_MS) {
+      this.lastForget = this.now();
+      this.forgetDead();
+    }
     for (const [ns, pid] of this.found) {
       const startTime = this.leaderStat(pid)?.startTime;
       // Still the init of that namespace (it could have died since: then the next open looks again).
@@ -119,10 +137,10 @@ export class ContainerResolver {
     return text === undefined ? undefined : parseProcStat(text);
   }
 
-  /** Record inits found by recent misses and forget namespaces whose init is gone, now (also done after
-   * every cache miss, once the open is answered). */
+  /** Record inits found by recent misses and forget namespaces whose init is gone, now (also done after a
+   * cache miss, once the open is answered: at most every FORGET_EVERY_MS). */
   prune(): void {
-    this.bookkeeping();
+    this.bookkeeping(true);
   }
 
   private forgetDead(): void {
