@@ -123,6 +123,16 @@ t.test('every handler gets the calling pid (thread id), uid and gid', async (t) 
   const [ppid, tid, tseen] = py.stdout.trim().split(' ');
   t.equal(tseen, tid, 'a reading thread is reported by its thread id');
   t.not(tid, ppid, 'which is not its process id');
+
+  // The caller's pid namespace, as the binding looked it up for its fair queue: the host's, and a new one's.
+  const pidns = join(mnt, 'pidns');
+  const inode = (link: string) => /^pid:\[(\d+)\]$/.exec(link.trim())?.[1];
+  const ours = run('sh', ['-c', 'readlink /proc/self/ns/pid; exec cat "$1"', 'sh', pidns]).stdout.split('\n');
+  t.ok(inode(ours[0]!), `a pid namespace link (${ours[0]})`);
+  t.equal(ours[1], inode(ours[0]!), 'pidNs: the reader\'s pid namespace inode');
+  const theirs = run('unshare', ['--pid', '--fork', 'sh', '-c', 'readlink /proc/self/ns/pid; exec cat "$1"', 'sh', pidns]).stdout.split('\n');
+  t.equal(theirs[1], inode(theirs[0]!), 'pidNs in a new pid namespace: that namespace');
+  t.not(theirs[1], ours[1], 'which is another one');
 });
 
 t.test('st_size 0 files read whole under direct_io', async (t) => {

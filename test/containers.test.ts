@@ -114,6 +114,10 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
   // the caller's namespace, the init's stat (start time), the init's cgroup: nothing else
   t.equal(f.reads, 3, 'a cache hit reads three files');
   t.match(hit.ok && hit.container.initStat, /^201 \(x\) S 200 (0 ){17}61 /, 'the init stat read to revalidate is handed on');
+  f.reads = 0;
+  const hinted = r.resolve(203, CT_NS);
+  t.equal(f.reads, 2, 'with the namespace known (from the binding), a hit reads two: no readlink');
+  t.ok(hinted.ok && hinted.container.initPid === 201 && hinted.container.pidNamespace === CT_NS, 'and resolves the same');
 
   // The container restarts: init 201 exits, its pid is reused by an unrelated host process, and a new
   // namespace gets a new init.

@@ -66,8 +66,12 @@ export class ContainerResolver {
     return this.inits.size;
   }
 
-  resolve(callerTid: number): Resolution {
-    const ns = this.reader.pidNamespaceOf(callerTid);
+  /**
+   * The container of the thread `callerTid`. `pidNs`, when known (the FUSE binding looks it up for its fair
+   * queue; a thread's pid namespace never changes), spares the readlink of /proc/<tid>/ns/pid.
+   */
+  resolve(callerTid: number, pidNs?: number): Resolution {
+    const ns = pidNs || this.reader.pidNamespaceOf(callerTid);
     if (ns === undefined) return { ok: false, reason: `caller ${callerTid} has exited` };
 
     const host = ns === this.ownNamespace;

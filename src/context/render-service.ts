@@ -16,6 +16,9 @@ export interface Caller {
   pid: number;
   uid: number;
   gid: number;
+  /** inode of its pid namespace when the binding looked it up already (fuse-native PATCHES.md 1, 20); 0 or
+   * absent: unknown */
+  pidNs?: number;
 }
 
 export type Rendered =
@@ -98,7 +101,7 @@ export class RenderService {
       const text = this.reader.readFile(hostPath(this.reader, file.hostPath));
       return text === undefined ? { ok: false, errno: 'EIO', reason: `host file ${file.hostPath} unreadable` } : { ok: true, content: Buffer.from(text) };
     }
-    const resolved = this.resolver.resolve(caller.pid);
+    const resolved = this.resolver.resolve(caller.pid, caller.pidNs);
     if (!resolved.ok) return { ok: false, errno: 'ESRCH', reason: resolved.reason };
     const container = resolved.container;
     const slot = stateKeyOf(this.reader, container);
@@ -122,7 +125,7 @@ export class RenderService {
   hidden(mirrorPath: string, caller: Caller): ReadonlySet<string> {
     const mirror = this.mirrors.find((m) => m.path === mirrorPath);
     if (!mirror?.hide || this.passthrough) return NOTHING;
-    const resolved = this.resolver.resolve(caller.pid);
+    const resolved = this.resolver.resolve(caller.pid, caller.pidNs);
     if (!resolved.ok) return NOTHING;
     try {
       const names = mirror.hide.render(mirror.hide.collect(sourcesFor(this.reader, resolved.container, this.services()), this.options), this.options);

@@ -1,5 +1,6 @@
 // A tiny filesystem on the patched binding (vendor/fuse-native), for the binding's own test.
 //   /whoami  content "pid uid gid" of the caller the open handler saw
+//   /pidns   content: the caller's pidNs (inode of its pid namespace) the open handler saw
 //   /statme  its stat answers with the getattr caller: size = pid, uid, gid (entry/attr timeouts are 0,
 //            so every stat reaches getattr)
 //   /big     100000 bytes of numbered lines, st_size 0, served through JS read calls
@@ -37,7 +38,7 @@ const big = Buffer.from(Array.from({ length: 10000 }, (_, i) => `line ${String(i
 const handles = new Map()
 let next = 1
 
-const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing', '/handle-neg', '/handle-min', '/handle-max', '/barrier', '/threads', '/heavy', '/gate', '/marks', '/mark-light', '/mark-heavy'])
+const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing', '/handle-neg', '/handle-min', '/handle-max', '/barrier', '/threads', '/heavy', '/gate', '/marks', '/mark-light', '/mark-heavy', '/pidns'])
 const HANDLES = { '/handle-neg': -1, '/handle-min': -(2 ** 31), '/handle-max': 2 ** 32 - 1 }
 const BARRIER = 16
 let waiting = []
@@ -87,6 +88,7 @@ const ops = {
       return cb(0, 0, Buffer.from('heavy\n'))
     }
     if (p === '/gate') return cb(0, 0, Buffer.from(gate()))
+    if (p === '/pidns') return cb(0, 0, Buffer.from(`${caller.pidNs}\n`))
     if (p === '/marks') return cb(0, 0, Buffer.from(`${marks.join(',')} ${JSON.stringify(fuse.dispatchStats())}\n`))
     if (p.startsWith('/mark-')) {
       marks.push(p.slice(6))

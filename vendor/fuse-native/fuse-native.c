@@ -62,12 +62,12 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
   static void fuse_native_dispatch_##name (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {\
     uint32_t op = op_##name;\
     FUSE_NATIVE_CALLBACK(ft->handlers[op], {\
-      napi_value argv[callbackArgs + 5];\
+      napi_value argv[callbackArgs + 6];\
       argv[0] = locals_handle(env, l);\
       napi_create_uint32(env, l->op, &(argv[1]));\
       callbackBlk\
       FUSE_NATIVE_CALLER_ARGV(callbackArgs + 2)\
-      NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, callbackArgs + 5, argv, NULL)\
+      NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, callbackArgs + 6, argv, NULL)\
     })\
   }\
   NAPI_METHOD(fuse_native_signal_##name) {\
@@ -83,12 +83,14 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
     FUSE_NATIVE_HANDLER(name, callBlk)\
   }
 
-// lxcfs-ts: the caller (pid = calling thread id, uid, gid) goes after each op's own arguments, so the
-// upstream argv indices are unchanged; index.js pops them off.
+// lxcfs-ts: the caller (pid = calling thread id, uid, gid, and the inode of its pid namespace, looked up for
+// the fair hand-off: PATCHES.md 20) goes after each op's own arguments, so the upstream argv indices are
+// unchanged; index.js pops them off.
 #define FUSE_NATIVE_CALLER_ARGV(pos)\
   napi_create_int32(env, l->caller_pid, &(argv[pos]));\
   napi_create_uint32(env, l->caller_uid, &(argv[pos + 1]));\
-  napi_create_uint32(env, l->caller_gid, &(argv[pos + 2]));
+  napi_create_uint32(env, l->caller_gid, &(argv[pos + 2]));\
+  napi_create_double(env, (double) l->caller_ns, &(argv[pos + 3]));
 
 #define FUSE_METHOD_VOID(name, callbackArgs, signalArgs, signature, callBlk, callbackBlk)\
   FUSE_METHOD(name, callbackArgs, signalArgs, signature, callBlk, callbackBlk, {})
@@ -246,6 +248,7 @@ struct fuse_thread_locals_s {
   int32_t caller_pid;
   uint32_t caller_uid;
   uint32_t caller_gid;
+  uint64_t caller_ns; // its pid namespace's inode (0: unknown), set by hand_to_js
   // lxcfs-ts: the caller's pid namespace (inode) when its open may be cached, else 0 (render cache)
   uint64_t cache_ns;
   // lxcfs-ts: during a read at offset 0 that re-renders (PATCHES.md 12), the open file being refreshed
@@ -284,6 +287,7 @@ static int urgent_op (uint32_t op) {
 static int32_t hand_to_js (fuse_thread_locals_t *l) {
   fuse_thread_t *ft = l->fuse;
   uint64_t key = pid_ns_of(l->caller_pid, NULL); // 0 for init and callers already gone: one shared key
+  l->caller_ns = key;
   atomic_store_explicit(&l->pending, 1, memory_order_release);
   fair_queue_push(&(ft->fq), &(l->queue_item), key, urgent_op(l->op), monotonic_ns());
   uv_async_send(&(ft->dispatch_async));
@@ -1079,13 +1083,13 @@ FUSE_METHOD_VOID(rmdir, 1, 0, (const char *path), {
 
 static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {
   FUSE_NATIVE_CALLBACK(ft->handlers[op_init], {
-    napi_value argv[5];
+    napi_value argv[6];
 
     argv[0] = locals_handle(env, l);
     napi_create_uint32(env, l->op, &(argv[1]));
     FUSE_NATIVE_CALLER_ARGV(2)
 
-    NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, 5, argv, NULL);
+    NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, 6, argv, NULL);
   })
 }
 

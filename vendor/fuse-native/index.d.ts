@@ -7,9 +7,13 @@ declare namespace Fuse {
    * map it to its process through Tgid: in /proc/<pid>/status where that matters. 0s for init.
    */
   interface Caller {
+    /** calling thread id (TID), in the daemon's pid namespace */
     pid: number;
     uid: number;
     gid: number;
+    /** inode of the caller's pid namespace (/proc/<tid>/ns/pid) when the request was queued; 0 if unknown
+     * (init, or a caller already gone) */
+    pidNs: number;
   }
 
   /** A stat answer; missing fields default to 0 (nlink 1, times now). Times are Dates or ms since the epoch. */

@@ -246,11 +246,12 @@ class Fuse extends Nanoresource {
       }
 
       return function (nativeHandler, opCode, ...args) {
-        // lxcfs-ts: the native side appends the caller (thread id, uid, gid) to every request.
+        // lxcfs-ts: the native side appends the caller (thread id, uid, gid, pid namespace) to every request.
+        const pidNs = args.pop()
         const gid = args.pop()
         const uid = args.pop()
         const pid = args.pop()
-        self._caller = { pid, uid, gid }
+        self._caller = { pid, uid, gid, pidNs }
         const sig = signal.bind(null, nativeHandler)
         const input = [...args]
         // lxcfs-ts (PATCHES.md 15): one answer per request. The native guard (the locals' pending flag) is
@@ -984,7 +985,7 @@ function errnoError (errno, what) {
 const ERRNO_NAMES = new Map()
 for (const key of Object.keys(Fuse)) if (/^E[A-Z0-9]+$/.test(key) && !ERRNO_NAMES.has(Fuse[key])) ERRNO_NAMES.set(Fuse[key], key)
 
-// lxcfs-ts: every user op receives the caller { pid, uid, gid } as an extra last argument, after its
+// lxcfs-ts: every user op receives the caller { pid, uid, gid, pidNs } as an extra last argument, after its
 // callback. The op is called synchronously from the native dispatch, while fuse._caller is set.
 // Ops may be own properties or methods of a class instance (looked up through the prototype, as upstream does).
 function withCaller (ops, fuse) {
