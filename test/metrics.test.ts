@@ -14,7 +14,7 @@ import { cleanup, run, scratchDir, startDaemon } from './helpers/daemon.js';
 const noCgroups = liveCgroupsMissing() ?? false;
 if (noCgroups) process.stderr.write(`metrics.test.ts: tests with containers skipped: ${noCgroups}\n`);
 
-const gauges = { reloads: 2, reloadFailures: 1, passthrough: false, pidNamespaces: 3, containerStates: 4, loadavgContainers: 5, reattachedMounts: 6, renderCache: { entries: 7, hits: 8, misses: 9 } };
+const gauges = { reloads: 2, reloadFailures: 1, passthrough: false, pidNamespaces: 3, containerStates: 4, loadavgContainers: 5, reattachedMounts: 6, renderCache: { entries: 7, hits: 8, misses: 9 }, dispatch: { flows: 10, served: 11, overtaken: 12 } };
 
 t.test('the exposition format: counters, a cumulative histogram per file, gauges', async (t) => {
   const m = new Metrics();
@@ -33,7 +33,7 @@ t.test('the exposition format: counters, a cumulative histogram per file, gauges
   t.equal(text.split('\n').filter((l) => l.startsWith('lxcfs_ts_render_seconds_bucket{file="proc/meminfo"')).length, BUCKETS.length + 1);
   t.match(text, /^lxcfs_ts_render_seconds_sum\{file="proc\/meminfo"\} 3\.0023$/m);
   t.match(text, /^lxcfs_ts_render_seconds_count\{file="proc\/meminfo"\} 3$/m);
-  for (const [name, value] of [['lxcfs_ts_reloads_total', 2], ['lxcfs_ts_reload_failures_total', 1], ['lxcfs_ts_passthrough', 0], ['lxcfs_ts_pid_namespaces', 3], ['lxcfs_ts_tracked_containers', 4], ['lxcfs_ts_loadavg_containers', 5], ['lxcfs_ts_reattached_mounts_total', 6], ['lxcfs_ts_render_cache_entries', 7], ['lxcfs_ts_render_cache_hits_total', 8]] as const) {
+  for (const [name, value] of [['lxcfs_ts_reloads_total', 2], ['lxcfs_ts_reload_failures_total', 1], ['lxcfs_ts_passthrough', 0], ['lxcfs_ts_pid_namespaces', 3], ['lxcfs_ts_tracked_containers', 4], ['lxcfs_ts_loadavg_containers', 5], ['lxcfs_ts_reattached_mounts_total', 6], ['lxcfs_ts_render_cache_entries', 7], ['lxcfs_ts_render_cache_hits_total', 8], ['lxcfs_ts_dispatch_pid_namespaces', 10], ['lxcfs_ts_dispatch_requests_total', 11], ['lxcfs_ts_dispatch_overtaken_total', 12]] as const) {
     t.match(text, new RegExp(`^${name} ${value}$`, 'm'), name);
   }
   for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/, 'sample line');
@@ -70,6 +70,10 @@ t.test('a daemon with --metrics on TCP and on a unix socket: requests grow as a 
   t.equal(requests(after, 'proc/meminfo'), 5, 'five opens of meminfo');
   t.equal(requests(after, 'proc/stat'), 1);
   t.match(after, /^lxcfs_ts_tracked_containers [1-9]\d*$/m, 'the container is tracked');
+  // The container's namespace and ours (curl, the host) asked within 5 s; each open went through the queue.
+  t.match(after, /^lxcfs_ts_dispatch_pid_namespaces [1-9]\d*$/m, 'the fair queue accounts for the namespaces that asked');
+  const dispatched = Number(/^lxcfs_ts_dispatch_requests_total (\d+)$/m.exec(after)?.[1] ?? 0);
+  t.ok(dispatched >= 6, `every open went to the main thread through the queue (${dispatched} requests)`);
   t.equal(run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/other`]).stdout, '404', 'only /metrics');
 
   const dir = join(daemon.dir, 'unix');

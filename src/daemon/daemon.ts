@@ -421,6 +421,7 @@ export class Daemon {
       loadavgContainers: this.sampler?.size ?? 0,
       reattachedMounts: this.reattachedMounts,
       renderCache: stats,
+      dispatch: this.host?.dispatchStats() ?? { queued: 0, flows: 0, served: 0, overtaken: 0 },
     });
   }
 

@@ -99,6 +99,11 @@ export class FuseHost {
     return Fuse.renderCacheStats();
   }
 
+  /** The binding's fair queue of requests for the main thread (sweeps pid namespaces idle for 5 s first). */
+  dispatchStats(): Fuse.DispatchStats {
+    return this.fuse?.dispatchStats() ?? { queued: 0, flows: 0, served: 0, overtaken: 0 };
+  }
+
   /**
    * Every entry holds an fd of its container's pid namespace: once entries can have expired, drop them,
    * so a container that is gone is let go even if nothing reads again. One timer at a time, re-armed only

@@ -27,6 +27,9 @@ export interface Gauges {
   loadavgContainers: number;
   reattachedMounts: number;
   renderCache: { entries: number; hits: number; misses: number };
+  /** the binding's fair queue (fuse-native PATCHES.md 20): pid namespaces it accounts for, requests served,
+   * and of those served ahead of an older one */
+  dispatch: { flows: number; served: number; overtaken: number };
 }
 
 export class Metrics {
@@ -72,6 +75,12 @@ export class Metrics {
     out.push(`lxcfs_ts_render_cache_hits_total ${g.renderCache.hits}`);
     family('lxcfs_ts_render_cache_entries', 'gauge', 'Renderings kept by the render cache.');
     out.push(`lxcfs_ts_render_cache_entries ${g.renderCache.entries}`);
+    family('lxcfs_ts_dispatch_pid_namespaces', 'gauge', 'Pid namespaces the fair queue to the main thread accounts for (a request in the last 5 s).');
+    out.push(`lxcfs_ts_dispatch_pid_namespaces ${g.dispatch.flows}`);
+    family('lxcfs_ts_dispatch_requests_total', 'counter', 'FUSE requests handed to the main thread (opens, rewinds, lookups, directory reads).');
+    out.push(`lxcfs_ts_dispatch_requests_total ${g.dispatch.served}`);
+    family('lxcfs_ts_dispatch_overtaken_total', 'counter', 'Requests served before an older one from a pid namespace that had used more of the main thread lately.');
+    out.push(`lxcfs_ts_dispatch_overtaken_total ${g.dispatch.overtaken}`);
     family('lxcfs_ts_reloads_total', 'counter', 'Renderer bundles loaded by SIGUSR1.');
     out.push(`lxcfs_ts_reloads_total ${g.reloads}`);
     family('lxcfs_ts_reload_failures_total', 'counter', 'Renderer reloads refused (the previous renderers kept serving).');
