@@ -250,7 +250,7 @@ t.test('per-thread state: FUSE worker threads come and go, their state is reused
 
 t.test('fair hand-off: a request from a namespace that took less of the main thread lately goes first', async (t) => {
   const { mnt, start } = fixture(t);
-  await start({ args: ['--timeouts'] });
+  await start({ args: ['--timeouts', '--still-fair-queue'] });
   const gateStatus = join(dirname(mnt), 'gate-status');
   // A FUSE thread new to the binding asks the main thread for its state, which the gate will hold: have 16
   // states made first (16 concurrent opens of /barrier), so the threads below find theirs in the pool.

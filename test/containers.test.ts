@@ -148,7 +148,8 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
 t.test('a burst of new namespaces looks for dead ones once per FORGET_EVERY_MS, not once per miss', async (t) => {
   const f = table();
   let clock = 0;
-  const r = new ContainerResolver(f.reader(), 100, { now: () => clock });
+  const pending: Array<{ fn: () => void; ms: number }> = [];
+  const r = new ContainerResolver(f.reader(), 100, { now: () => clock, later: (fn, ms) => pending.push({ fn, ms }) });
   // 50 containers start (a node boots, or the daemon restarts among them): each first read is a miss.
   const N = 50;
   for (let i = 0; i < N; i++) {
@@ -174,15 +175,21 @@ t.test('a burst of new namespaces looks for dead ones once per FORGET_EVERY_MS, 
   t.ok(r.resolve(2000).ok);
   await afterReply();
   t.equal(r.cachedNamespaces, N + 1, 'a miss within FORGET_EVERY_MS of the last pass does not look');
+  t.equal(pending.length, 1, 'one trailing pass scheduled for the whole burst of skipped passes');
+  t.ok(pending[0]!.ms > 0 && pending[0]!.ms <= FORGET_EVERY_MS, `due when the period is over (in ${pending[0]!.ms} ms)`);
+  pending.shift()!.fn();
+  t.equal(r.cachedNamespaces, N, 'the trailing pass forgets the namespace that died, with no further miss');
+  f.procs.delete(1004);
+  f.procs.delete(1005);
   r.prune();
-  t.equal(r.cachedNamespaces, N, 'prune looks at once');
+  t.equal(r.cachedNamespaces, N - 1, 'prune looks at once');
   f.procs.delete(1002);
   f.procs.delete(1003);
   clock += FORGET_EVERY_MS;
   f.procs.set(2002, { ns: 4026534001, nspid: [2002, 1], ppid: 200, start: 5001, cgroup: '/lxc/later' });
   t.ok(r.resolve(2002).ok);
   await afterReply();
-  t.equal(r.cachedNamespaces, N, 'a miss FORGET_EVERY_MS later looks again: one gone, one new');
+  t.equal(r.cachedNamespaces, N - 1, 'a miss FORGET_EVERY_MS later looks again: one gone, one new');
 });
 
 t.test('a caller that exited is an error value', async (t) => {

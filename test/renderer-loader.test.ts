@@ -28,6 +28,8 @@ t.test('the bundle reads the built-ins of its own context; nothing of Node', asy
     processIs: typeof process,
     bufferIs: typeof Buffer,
     setTimeoutIs: typeof setTimeout,
+    // Built-ins are bound once, as parameters: replacing one on the global later does not reach the code.
+    parseIntIsBound: (() => { const saved = globalThis.parseInt; globalThis.parseInt = () => 'replaced'; try { return parseInt('7'); } finally { globalThis.parseInt = saved; } })(),
   };`;
   const loaded = loaderFor(t, probe).load();
   t.ok(loaded.ok, loaded.ok ? 'loaded' : loaded.message);
@@ -39,6 +41,7 @@ t.test('the bundle reads the built-ins of its own context; nothing of Node', asy
   t.equal(probed.processIs, 'undefined', 'no process');
   t.equal(probed.bufferIs, 'undefined', 'no Buffer');
   t.equal(probed.setTimeoutIs, 'undefined', 'no timers');
+  t.equal(probed.parseIntIsBound, 7, 'built-ins are the bundle\'s locals, bound at load (no interceptor on each read)');
   t.notOk(probed instanceof Object, "its objects are not the daemon realm's");
 });
 

@@ -45,6 +45,8 @@ export const FORGET_EVERY_MS = 1000;
 export interface ResolverOptions {
   /** ms clock (default performance.now) */
   now?: () => number;
+  /** run fn once after ms (default: an unref'd setTimeout, which never keeps the process alive) */
+  later?: (fn: () => void, ms: number) => void;
 }
 
 export class ContainerResolver {
@@ -53,12 +55,15 @@ export class ContainerResolver {
   private readonly found = new Map<number, number>();
   private bookkeepingScheduled = false;
   private lastForget = -Infinity;
+  private trailingPass = false;
   private readonly ownNamespace: number | undefined;
   private readonly now: () => number;
+  private readonly later: (fn: () => void, ms: number) => void;
 
   constructor(private readonly reader: CgroupReader, ownPid: number = process.pid, options: ResolverOptions = {}) {
     this.ownNamespace = reader.pidNamespaceOf(ownPid);
     this.now = options.now ?? (() => performance.now());
+    this.later = options.later ?? ((fn, ms) => setTimeout(fn, ms).unref());
   }
 
   /** Number of pid namespaces whose init is cached (for tests and leak checks; see `prune`). */
@@ -114,9 +119,19 @@ export class ContainerResolver {
 
   private bookkeeping(force: boolean): void {
     this.bookkeepingScheduled = false;
-    if (force || this.now() - this.lastForget >= FORGET_EVERY_MS) {
+    const since = this.now() - this.lastForget;
+    if (force || since >= FORGET_EVERY_MS) {
       this.lastForget = this.now();
       this.forgetDead();
+    } else if (!this.trailingPass) {
+      // Skipped: one pass when the period is over, so a namespace that died meanwhile is not kept until
+      // some later miss (one timer for the whole cache, gone once it ran).
+      this.trailingPass = true;
+      this.later(() => {
+        this.trailingPass = false;
+        this.lastForget = this.now();
+        this.forgetDead();
+      }, FORGET_EVERY_MS - since);
     }
     for (const [ns, pid] of this.found) {
       const startTime = this.leaderStat(pid)?.startTime;

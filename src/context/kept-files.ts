@@ -6,7 +6,7 @@
 // Two kinds:
 // - pinned: the host's own files (/proc/meminfo, /proc/stat, /sys/devices/system/cpu/online, …), a small
 //   fixed set, kept for the daemon's life;
-// - kept: a container's cgroup files and its init's /proc/<pid>/stat and cgroup. An fd on a removed
+// - kept: a container's cgroup files and its init's /proc/<pid>/task/<pid>/stat and /proc/<pid>/cgroup. An fd on a removed
 //   cgroup keeps the dying cgroup's memory pinned, and one on an exited process its pid, so these are
 //   bounded (MAX_KEPT, least recently used first out), dropped when a read fails (ENODEV: the cgroup
 //   was removed; ESRCH: the process exited), dropped when their directory is found gone (sweep, on

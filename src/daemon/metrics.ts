@@ -79,7 +79,7 @@ export class Metrics {
     out.push(`lxcfs_ts_dispatch_pid_namespaces ${g.dispatch.flows}`);
     family('lxcfs_ts_dispatch_requests_total', 'counter', 'FUSE requests handed to the main thread (opens, rewinds, lookups, directory reads).');
     out.push(`lxcfs_ts_dispatch_requests_total ${g.dispatch.served}`);
-    family('lxcfs_ts_dispatch_overtaken_total', 'counter', 'Requests served before an older one from a pid namespace that had used more of the main thread lately.');
+    family('lxcfs_ts_dispatch_overtaken_total', 'counter', 'Requests served while an older one waited: a lookup, a lighter pid namespace, or one that had waited longest went first.');
     out.push(`lxcfs_ts_dispatch_overtaken_total ${g.dispatch.overtaken}`);
     family('lxcfs_ts_reloads_total', 'counter', 'Renderer bundles loaded by SIGUSR1.');
     out.push(`lxcfs_ts_reloads_total ${g.reloads}`);

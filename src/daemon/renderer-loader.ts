@@ -52,6 +52,9 @@ const SCAFFOLD = `({
  * access (ContextifyContext::PropertyGetterCallback and V8's interceptor lookup: a few percent of the main
  * thread in a profile of the fleet bench); a parameter is a local. Same objects, same realm: nothing of the
  * daemon's is handed in. `eval` and `arguments` cannot be parameter names (eval is off in the context anyway).
+ * Two consequences for bundle code: a built-in replaced on `globalThis` later is not seen (renderers must
+ * not do that anyway), and a top-level `let`, `const` or `class` named like a built-in would not compile
+ * (esbuild's CommonJS output declares its top level with `var`, which may repeat a parameter's name).
  */
 const BUILTINS = `(() => {
   const names = Object.getOwnPropertyNames(globalThis).filter((n) => /^[A-Za-z_$][\\w$]*$/.test(n) && n !== 'eval' && n !== 'arguments');

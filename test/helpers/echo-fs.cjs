@@ -20,8 +20,10 @@
 //            count; "timeout" after 20 s: a hang guard)
 //   /mark-*  open appends the name (after "mark-") to the marks log; /marks returns the log and
 //            fuse.dispatchStats() as "<names> <JSON>"
-// Usage: node echo-fs.cjs MOUNTPOINT [--no-force] [--linger] [--timeouts]
-// (--timeouts: entry and attr timeouts of 60 s instead of 0, so that an open reaches JS as OPEN alone)
+// Usage: node echo-fs.cjs MOUNTPOINT [--no-force] [--linger] [--timeouts] [--still-fair-queue]
+// (--timeouts: entry and attr timeouts of 60 s instead of 0, so that an open reaches JS as OPEN alone;
+// --still-fair-queue: the fair queue's half-life and longest wait set to 10 minutes, so that what a test
+// charged a namespace stays and nothing ages to the front while the test's steps take their time)
 // Prints "ready libfuse=<path of the libfuse this process loaded>" once mounted. SIGTERM unmounts and then
 // lets the process end by itself (nothing may hold the event loop after unmount); "unmounted" is printed.
 // With --linger it instead stays until the binding has released its native state, then prints
@@ -137,6 +139,7 @@ function mounted (err) {
     console.error('mount failed:', err.message)
     process.exit(1)
   }
+  if (process.argv.includes('--still-fair-queue')) fuse.configureFairQueue({ halfLifeMs: 600000, maxWaitMs: 600000 })
   const libfuse = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).find((f) => f && /\/libfuse\.so/.test(f))
   console.log(`ready libfuse=${libfuse ? path.resolve(libfuse) : 'none'}`)
 }

@@ -15,9 +15,9 @@ static uint32_t bucket_of (uint64_t key) {
 }
 
 // Brings f's recent time to now (never backwards: a clock read before a later stamp changes nothing).
-static void decay (fair_flow_t *f, uint64_t now) {
+static void decay (const fair_queue_t *q, fair_flow_t *f, uint64_t now) {
   if (now <= f->stamp) return;
-  double factor = exp2(-(double) (now - f->stamp) / (double) FAIR_QUEUE_HALF_LIFE_NS);
+  double factor = exp2(-(double) (now - f->stamp) / (double) q->half_life_ns);
   f->recent_ns *= factor;
   f->urgent_ns *= factor;
   f->stamp = now;
@@ -57,7 +57,7 @@ static void maybe_sweep (fair_queue_t *q, uint64_t now) {
 static fair_flow_t *flow_of (fair_queue_t *q, uint64_t key, uint64_t now) {
   fair_flow_t *f = find(q, key);
   if (f != NULL) return f;
-  if (q->flows >= FAIR_QUEUE_MAX_FLOWS && sweep_locked(q, now) >= FAIR_QUEUE_MAX_FLOWS) return NULL;
+  if (q->flows >= FAIR_QUEUE_MAX_FLOWS) return NULL; // until the next due sweep (push and pop run it) frees some
   f = calloc(1, sizeof(fair_flow_t));
   if (f == NULL) return NULL;
   f->key = key;
@@ -72,7 +72,27 @@ static fair_flow_t *flow_of (fair_queue_t *q, uint64_t key, uint64_t now) {
 
 int fair_queue_init (fair_queue_t *q) {
   memset(q, 0, sizeof(*q));
+  q->half_life_ns = FAIR_QUEUE_HALF_LIFE_NS;
+  q->max_wait_ns = FAIR_QUEUE_MAX_WAIT_NS;
   return pthread_mutex_init(&(q->mu), NULL);
+}
+
+void fair_queue_configure (fair_queue_t *q, uint64_t half_life_ns, uint64_t max_wait_ns) {
+  pthread_mutex_lock(&(q->mu));
+  if (half_life_ns > 0) q->half_life_ns = half_life_ns;
+  if (max_wait_ns > 0) q->max_wait_ns = max_wait_ns;
+  pthread_mutex_unlock(&(q->mu));
+}
+
+void fair_queue_close (fair_queue_t *q) {
+  pthread_mutex_lock(&(q->mu));
+  q->closed = 1;
+  for (fair_queue_item_t *it = q->head; it != NULL; it = it->next) {
+    if (it->flow != NULL) it->flow->waiting--;
+  }
+  q->head = q->tail = NULL;
+  q->queued = 0;
+  pthread_mutex_unlock(&(q->mu));
 }
 
 void fair_queue_destroy (fair_queue_t *q) {
@@ -90,10 +110,15 @@ void fair_queue_destroy (fair_queue_t *q) {
 
 uint32_t fair_queue_push (fair_queue_t *q, fair_queue_item_t *item, uint64_t key, int urgent, uint64_t now) {
   pthread_mutex_lock(&(q->mu));
+  if (q->closed) {
+    pthread_mutex_unlock(&(q->mu));
+    return 0;
+  }
   maybe_sweep(q, now);
   fair_flow_t *f = flow_of(q, key, now);
   item->flow = f;
   item->key = key;
+  item->queued_at = now;
   item->urgent = urgent;
   item->next = NULL;
   if (f != NULL) {
@@ -112,20 +137,23 @@ fair_queue_item_t *fair_queue_pop (fair_queue_t *q, uint64_t now, uint64_t *key_
   pthread_mutex_lock(&(q->mu));
   fair_queue_item_t *best = NULL, *best_prev = NULL, *prev = NULL;
   double best_recent = 0;
-  int best_class = 3;
-  // Classes: 0 urgent under the cap, 1 light, 2 heavy. The lowest class wins; within 0 and 1 the oldest
-  // (the list is in arrival order, so the first seen), within 2 strictly less recent time, then the oldest.
+  int best_class = 4;
+  // Classes: 0 waited max_wait, 1 urgent under the cap, 2 light, 3 heavy. The lowest class wins; within 0,
+  // 1 and 2 the oldest (the list is in arrival order, so the first seen), within 3 strictly less recent
+  // time, then the oldest.
   // An unaccounted item counts as a key with no time. Each waiting item is a FUSE thread blocked on it, so
   // the list is as long as the busy threads, not the fleet.
   for (fair_queue_item_t *it = q->head; it != NULL; prev = it, it = it->next) {
     double recent = 0, urgent_recent = 0;
     if (it->flow != NULL) {
-      decay(it->flow, now);
+      decay(q, it->flow, now);
       recent = it->flow->recent_ns;
       urgent_recent = it->flow->urgent_ns;
     }
-    int cls = it->urgent && urgent_recent < (double) FAIR_QUEUE_URGENT_CAP_NS ? 0 : recent < (double) FAIR_QUEUE_LIGHT_NS ? 1 : 2;
-    if (cls < best_class || (cls == 2 && best_class == 2 && recent < best_recent)) {
+    int cls = now >= it->queued_at && now - it->queued_at >= q->max_wait_ns ? 0
+            : it->urgent && urgent_recent < (double) FAIR_QUEUE_URGENT_CAP_NS ? 1
+            : recent < (double) FAIR_QUEUE_LIGHT_NS ? 2 : 3;
+    if (cls < best_class || (cls == 3 && best_class == 3 && recent < best_recent)) {
       best = it;
       best_prev = prev;
       best_recent = recent;
@@ -152,7 +180,7 @@ void fair_queue_charge (fair_queue_t *q, uint64_t key, int urgent, uint64_t cost
   pthread_mutex_lock(&(q->mu));
   fair_flow_t *f = flow_of(q, key, now);
   if (f != NULL) {
-    decay(f, now);
+    decay(q, f, now);
     f->recent_ns += (double) cost_ns;
     if (urgent) f->urgent_ns += (double) cost_ns;
     if (now > f->last_use) f->last_use = now;
@@ -172,7 +200,7 @@ double fair_queue_recent_ns (fair_queue_t *q, uint64_t key, int urgent, uint64_t
   fair_flow_t *f = find(q, key);
   double recent = 0;
   if (f != NULL) {
-    decay(f, now);
+    decay(q, f, now);
     recent = urgent ? f->urgent_ns : f->recent_ns;
   }
   pthread_mutex_unlock(&(q->mu));

@@ -289,7 +289,14 @@ static int32_t hand_to_js (fuse_thread_locals_t *l) {
   uint64_t key = pid_ns_of(l->caller_pid, NULL); // 0 for init and callers already gone: one shared key
   l->caller_ns = key;
   atomic_store_explicit(&l->pending, 1, memory_order_release);
-  fair_queue_push(&(ft->fq), &(l->queue_item), key, urgent_op(l->op), monotonic_ns());
+  if (fair_queue_push(&(ft->fq), &(l->queue_item), key, urgent_op(l->op), monotonic_ns()) == 0) {
+    // Closed: Node's environment is going away (ft_env_cleanup). If nobody answered us meanwhile, EIO; if
+    // the cleanup did (it saw pending), take its post first.
+    int expected = 1;
+    if (atomic_compare_exchange_strong(&l->pending, &expected, 0)) return -EIO;
+    uv_sem_wait(&(l->sem));
+    return l->res;
+  }
   uv_async_send(&(ft->dispatch_async));
   uv_sem_wait(&(l->sem));
   return l->res;
@@ -1231,8 +1238,9 @@ static void ft_env_cleanup (void *arg) {
   // exits, and the next daemon gets them again from the kernel (FUSE_NOTIFY_RESEND) instead of the caller
   // getting EIO.
   if (atomic_load(&ft->handed_over)) return;
-  // Empty the queue first: a thread answered here may queue its locals again for its next request.
-  while (fair_queue_pop(&(ft->fq), monotonic_ns(), NULL) != NULL) {}
+  // Close the queue first: it lets go of what waits and refuses later pushes, so a thread answered here
+  // cannot queue its locals again behind our back (hand_to_js answers itself EIO then).
+  fair_queue_close(&(ft->fq));
   for (fuse_thread_locals_t *l = ft->all_locals; l != NULL; l = l->next_all) {
     if (atomic_load_explicit(&l->pending, memory_order_acquire)) answer(l, -EIO);
   }
@@ -1736,6 +1744,21 @@ NAPI_METHOD(fuse_native_dispatch_stats) {
   return result;
 }
 
+// configureFairQueue(handle, halfLifeMs, maxWaitMs): another half-life and longest wait for the fair queue
+// (0 keeps one); for tests that must not depend on how long their steps take.
+NAPI_METHOD(fuse_native_configure_fair_queue) {
+  NAPI_ARGV(3)
+  void *data = NULL;
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "fuse_native_configure_fair_queue: not a mount handle");
+    return NULL;
+  }
+  NAPI_ARGV_UINT32(half_life_ms, 1)
+  NAPI_ARGV_UINT32(max_wait_ms, 2)
+  fair_queue_configure(&(((fuse_thread_t *) data)->fq), (uint64_t) half_life_ms * 1000000ULL, (uint64_t) max_wait_ms * 1000000ULL);
+  return NULL;
+}
+
 // ---- lxcfs-ts (PATCHES.md 19): the connection behind a resumable mount ----
 
 static fuse_thread_t *mount_of (napi_env env, napi_value v, const char *who) {
@@ -1910,6 +1933,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_umount2)
   NAPI_EXPORT_FUNCTION(fuse_native_thread_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_dispatch_stats)
+  NAPI_EXPORT_FUNCTION(fuse_native_configure_fair_queue)
   NAPI_EXPORT_FUNCTION(fuse_native_connection)
   NAPI_EXPORT_FUNCTION(fuse_native_connection_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_connection_device)

@@ -201,7 +201,6 @@ declare namespace Fuse {
   type UnmountError = Error & { code?: string; errno?: number };
   /** entries kept now; opens answered from the cache and opens it could not answer, since process start */
   interface RenderCacheStats { entries: number; hits: number; misses: number }
-  /** The per-thread state of a mount (lxcfs-ts patch, PATCHES.md 2 and 15). */
   /** The fair hand-off of requests to JS (lxcfs-ts patch, PATCHES.md 20). */
   interface DispatchStats {
     /** requests waiting for the main thread now (each holds a FUSE thread) */
@@ -210,10 +209,12 @@ declare namespace Fuse {
     flows: number;
     /** requests handed to JS since the mount */
     served: number;
-    /** of those, requests served before an older one of a namespace that had taken more time lately */
+    /** of those, requests served while an older one waited (a lookup's, a lighter namespace's, or one that
+     * had waited longest) */
     overtaken: number;
   }
 
+  /** The per-thread state of a mount (lxcfs-ts patch, PATCHES.md 2 and 15). */
   interface ThreadStats {
     /** thread locals allocated (each a semaphore and a libuv async handle) */
     locals: number;
@@ -246,6 +247,9 @@ declare class Fuse {
   threadStats(): Fuse.ThreadStats | null;
   /** The fair hand-off's queue and counters (lxcfs-ts patch, PATCHES.md 20); null before it is mounted. */
   dispatchStats(): Fuse.DispatchStats | null;
+  /** Another half-life (default 500 ms) and longest wait (default 100 ms) for the fair queue; 0 keeps one.
+   * For tests that must not depend on how long their steps take. Throws before mount. */
+  configureFairQueue(opts: { halfLifeMs?: number; maxWaitMs?: number }): void;
   /** lxcfs-ts patch (PATCHES.md 19): the descriptors of a resumable mount's connection, else null. */
   connection(): Fuse.Connection | null;
   connectionStats(): Fuse.ConnectionStats | null;

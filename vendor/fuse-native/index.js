@@ -453,6 +453,12 @@ class Fuse extends Nanoresource {
     return { queued, flows, served, overtaken }
   }
 
+  // lxcfs-ts (PATCHES.md 20): another half-life and longest wait for the fair queue (ms; 0 keeps one).
+  configureFairQueue ({ halfLifeMs = 0, maxWaitMs = 0 } = {}) {
+    if (!this._thread) throw new Error('configureFairQueue: not mounted')
+    binding.fuse_native_configure_fair_queue(this._thread, halfLifeMs, maxWaitMs)
+  }
+
   // Lifecycle methods
 
   _open (cb) {

@@ -140,10 +140,72 @@ static void test_urgent (void) {
   check(id_of(fair_queue_pop(&q, 13, NULL)) == 10, "a key at the urgent cap: its lookup waits behind a lighter key's open");
   check(id_of(fair_queue_pop(&q, 13, NULL)) == 9, "and is served after it");
   // Two half-lives later it is under the cap again (twice the cap, quartered).
-  fair_queue_push(&q, &other.item, 10, 0, 14);
-  fair_queue_push(&q, &flood.item, 9, 1, 15);
-  check(id_of(fair_queue_pop(&q, 15 + 2 * FAIR_QUEUE_HALF_LIFE_NS, NULL)) == 9, "once its urgent time decays under the cap, urgent again");
-  fair_queue_pop(&q, 15 + 2 * FAIR_QUEUE_HALF_LIFE_NS, NULL);
+  uint64_t later = 15 + 2 * FAIR_QUEUE_HALF_LIFE_NS;
+  fair_queue_push(&q, &other.item, 10, 0, later - 2);
+  fair_queue_push(&q, &flood.item, 9, 1, later - 1);
+  check(id_of(fair_queue_pop(&q, later, NULL)) == 9, "once its urgent time decays under the cap, urgent again");
+  fair_queue_pop(&q, later, NULL);
+  fair_queue_destroy(&q);
+}
+
+static void test_max_wait (void) {
+  fair_queue_t q;
+  fair_queue_init(&q);
+  // 60 namespaces flood lookups together, each under the urgent cap: without a bound on waiting, urgent
+  // requests would always be there and an open would never be served.
+  enum { K = 60 };
+  request_t lookups[K], open1 = { .id = 1000 }, heavy = { .id = 2000 };
+  fair_queue_charge(&q, 99, 0, 500 * MS, 0); // key 99 is heavy
+  fair_queue_push(&q, &open1.item, 7, 0, 0);
+  fair_queue_push(&q, &heavy.item, 99, 0, 0);
+  for (int i = 0; i < K; i++) {
+    lookups[i].id = i;
+    fair_queue_push(&q, &lookups[i].item, 100 + (uint64_t) i, 1, 0);
+  }
+  // Serve lookups (each re-queued at once, as a flooding reader does) until the open comes out.
+  uint64_t now = 0, open_at = 0, heavy_at = 0;
+  for (int n = 0; n < 100000 && (open_at == 0 || heavy_at == 0); n++) {
+    now += 30000; // 30 µs a request
+    uint64_t key = 0;
+    fair_queue_item_t *it = fair_queue_pop(&q, now, &key);
+    int id = id_of(it);
+    if (id == 1000) open_at = now;
+    else if (id == 2000) heavy_at = now;
+    else if (id >= 0 && id < K) {
+      fair_queue_charge(&q, key, 1, 30000, now);
+      fair_queue_push(&q, it, key, 1, now);
+    }
+  }
+  check(open_at >= FAIR_QUEUE_MAX_WAIT_NS && open_at < FAIR_QUEUE_MAX_WAIT_NS + MS, "an open behind a flood of lookups from 60 namespaces is served once it has waited FAIR_QUEUE_MAX_WAIT_NS");
+  check(heavy_at > open_at && heavy_at < FAIR_QUEUE_MAX_WAIT_NS + MS, "and so is a heavy key's request, oldest first");
+  for (int n = 0; n < K; n++) fair_queue_pop(&q, now, NULL);
+
+  // configure: another half-life and longest wait.
+  fair_queue_configure(&q, 10 * S, 20 * S);
+  fair_queue_charge(&q, 5, 0, 8 * MS, now);
+  check(near(fair_queue_recent_ns(&q, 5, 0, now + 10 * S), 4 * MS), "configure: the half-life");
+  request_t a = { .id = 1 }, b = { .id = 2 };
+  fair_queue_push(&q, &a.item, 5, 0, now);
+  fair_queue_push(&q, &b.item, 6, 1, now + 1);
+  check(id_of(fair_queue_pop(&q, now + 19 * S, NULL)) == 2, "configure: the longest wait (19 s is not 20: the urgent one first)");
+  check(id_of(fair_queue_pop(&q, now + 19 * S, NULL)) == 1, "then the other");
+  fair_queue_destroy(&q);
+}
+
+static void test_close (void) {
+  fair_queue_t q;
+  fair_queue_init(&q);
+  request_t r[3] = { { .id = 0 }, { .id = 1 }, { .id = 2 } };
+  fair_queue_push(&q, &r[0].item, 1, 0, 1);
+  fair_queue_push(&q, &r[1].item, 2, 1, 2);
+  fair_queue_close(&q);
+  fair_queue_stats_t s;
+  fair_queue_stats(&q, &s);
+  check(s.queued == 0 && fair_queue_pop(&q, 3, NULL) == NULL, "close unlinks what waits");
+  check(fair_queue_push(&q, &r[2].item, 1, 0, 4) == 0 && fair_queue_pop(&q, 5, NULL) == NULL, "a push after close is refused (0)");
+  // An owner answered at close may push the same item again: refused, so the list cannot loop.
+  check(fair_queue_push(&q, &r[0].item, 1, 0, 6) == 0 && fair_queue_push(&q, &r[0].item, 1, 0, 7) == 0, "the same item pushed twice after close: refused both times");
+  check(fair_queue_sweep(&q, 10 * S) == 0, "no flow keeps a waiting count after close: all swept when idle");
   fair_queue_destroy(&q);
 }
 
@@ -267,6 +329,8 @@ int main (int argc, char **argv) {
     test_light_then_least_recent();
     test_charge_and_decay();
     test_urgent();
+    test_max_wait();
+    test_close();
     test_flow_lifetime();
     test_flow_cap();
   }
