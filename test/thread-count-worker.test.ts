@@ -4,7 +4,7 @@
 // inline, and that closing it fails what is pending and a later count starts a new thread.
 
 import t from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
@@ -63,4 +63,17 @@ t.test('the worker answers what counting inline answers, in job order; close fai
   t.notOk(worker.alive, 'the thread is gone');
   t.notOk(worker.ready, 'and not ready');
   t.same(await worker.count(jobs.slice(0, 1)), [countContainer(reader, jobs[0]!)], 'the next count starts a new thread');
+});
+
+t.test('a worker closed while it is still loading ends once it has loaded, and its thread is gone', async (t) => {
+  const tasks = () => readdirSync('/proc/self/task').length;
+  const baseline = tasks();
+  const worker = new ThreadCountWorker({ procRoot: proc, fsRoot: root });
+  worker.warm();
+  const loading = tasks();
+  worker.close(); // before its ready message can have arrived: this thread has not yielded since warm()
+  t.ok(loading > baseline, `warm() started a thread (${baseline} -> ${loading} tasks)`);
+  t.notOk(worker.alive, 'closed: no worker as far as the owner is concerned');
+  for (let i = 0; i < 2000 && tasks() > baseline; i++) await new Promise((r) => setTimeout(r, 5)); // hang guard only
+  t.equal(tasks(), baseline, 'the thread ended by itself once loaded (terminated on its ready message)');
 });

@@ -108,14 +108,19 @@ export class ThreadCountWorker {
     });
   }
 
-  /** End the worker; pending counts reject. */
+  /**
+   * End the worker; pending counts reject. One still loading is ended once it says it is ready (or exits
+   * by itself): terminated in the middle of loading its modules, a worker was seen to leave a descriptor
+   * of a module file open in the daemon for good (the reliability suite's churn test).
+   */
   close(): void {
     const worker = this.worker;
     if (!worker) return;
+    const loaded = this.isReady;
     this.worker = undefined;
     this.isReady = false;
     this.failAll(new Error('the thread-count worker was closed'));
-    void worker.terminate();
+    if (loaded) void worker.terminate();
   }
 
   private spawn(): Worker {
@@ -125,6 +130,7 @@ export class ThreadCountWorker {
     worker.on('message', (reply: Reply) => {
       if (reply.ready) {
         if (this.worker === worker) this.isReady = true;
+        else void worker.terminate(); // closed while it was loading
         return;
       }
       const waiting = this.pending.get(reply.id);
