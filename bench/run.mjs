@@ -18,7 +18,32 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildReader, containerCgroups, cpuTicks, HZ, inContainer, lxcfsTsArgv, percentile, readsPerSecond, ROOT, rssKiB, sleep, startDaemon, workspace } from './lib.mjs';
 
-const { values: args } = parseArgs({ options: { only: { type: 'string' }, files: { type: 'string' } } });
+const HELP = `usage: npm run bench -- [options]     (or: node --expose-gc bench/run.mjs [options])
+
+lxcfs-ts (default, and with --render-cache-ms 100), Debian's LXCFS (when lxcfs is on PATH) and the host's
+own /proc, one after the other, read by bench/reader.c from inside a container (its own memory, cpu,
+cpuacct and cpuset cgroups and pid namespace): latency, throughput with 2 and 8 readers, the first read in
+a new pid namespace, daemon CPU per read, RSS, and CPU over 30 s idle. Prints one table, writes the JSON.
+
+  --only NAME[,NAME]   targets: lxcfs-ts, cached, LXCFS, host (default: all available)
+  --files F[,F]        files (default meminfo,cpuinfo,stat,uptime,loadavg)
+  -h, --help           this help
+
+Environment: BENCH_RESULTS=FILE for the JSON (default bench/results/latest.json); BENCH_QUICK=1 for tiny
+counts (checks the harness; the numbers mean nothing). Needs root, /dev/fuse, gcc, unshare, the memory
+controller (cgroup v1, hybrid or v2) and a built dist/ (npm run build). See bench/README.md.`;
+
+let args;
+try {
+  ({ values: args } = parseArgs({ options: { only: { type: 'string' }, files: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } }));
+} catch (err) {
+  process.stderr.write(`bench: ${err.message} (--help)\n`);
+  process.exit(2);
+}
+if (args.help) {
+  console.log(HELP);
+  process.exit(0);
+}
 const QUICK = process.env.BENCH_QUICK === '1';
 const COUNTS = QUICK
   ? { latency: 50, throughput: { 2: 100, 8: 50 }, fresh: 2, rssReads: 1000, idleSeconds: 2 }

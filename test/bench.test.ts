@@ -20,6 +20,17 @@ interface Row {
 
 const FILES = ['meminfo', 'cpuinfo', 'stat', 'uptime', 'loadavg'];
 
+t.test('npm run bench --help, and an unknown option', async (t) => {
+  const help = spawnSync(process.execPath, [join(ROOT, 'bench/run.mjs'), '--help'], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(help.status, 0, help.stderr);
+  t.match(help.stdout, /^usage: npm run bench -- \[options\]/, 'usage first');
+  for (const option of ['--only', '--files', 'BENCH_RESULTS', 'BENCH_QUICK']) t.match(help.stdout, option, `documents ${option}`);
+  const bad = spawnSync(process.execPath, [join(ROOT, 'bench/run.mjs'), '--bogus'], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(bad.status, 2, 'exit 2');
+  t.match(bad.stderr, /^bench: .*--bogus.*\(--help\)$/m, 'one line naming the option, no stack trace');
+  t.notMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+});
+
 t.test('npm run bench, quick mode', async (t) => {
   const dir = scratchDir('lxcfs-ts-bench-test-');
   t.teardown(() => cleanup(dir));

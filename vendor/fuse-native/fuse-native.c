@@ -268,6 +268,7 @@ static void capture_caller (fuse_thread_locals_t *l) {
   l->caller_pid = fc != NULL ? (int32_t) fc->pid : 0;
   l->caller_uid = fc != NULL ? (uint32_t) fc->uid : 0;
   l->caller_gid = fc != NULL ? (uint32_t) fc->gid : 0;
+  l->cache_ns = 0; // set again by the render cache's lookup, when this request makes one
 }
 
 static uint64_t monotonic_ns (void);
@@ -286,7 +287,9 @@ static int urgent_op (uint32_t op) {
 // the namespace that took the least of its time lately.
 static int32_t hand_to_js (fuse_thread_locals_t *l) {
   fuse_thread_t *ft = l->fuse;
-  uint64_t key = pid_ns_of(l->caller_pid, NULL); // 0 for init and callers already gone: one shared key
+  // The render cache's lookup for this request may have found the namespace already (else 0 for init and
+  // callers already gone: one shared key).
+  uint64_t key = l->cache_ns != 0 ? l->cache_ns : pid_ns_of(l->caller_pid, NULL);
   l->caller_ns = key;
   atomic_store_explicit(&l->pending, 1, memory_order_release);
   if (fair_queue_push(&(ft->fq), &(l->queue_item), key, urgent_op(l->op), monotonic_ns()) == 0) {
