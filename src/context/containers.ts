@@ -121,7 +121,6 @@ export class ContainerResolver {
     this.bookkeepingScheduled = false;
     const since = this.now() - this.lastForget;
     if (force || since >= FORGET_EVERY_MS) {
-      this.lastForget = this.now();
       this.forgetDead();
     } else if (!this.trailingPass) {
       // Skipped: one pass when the period is over, so a namespace that died meanwhile is not kept until
@@ -129,7 +128,6 @@ export class ContainerResolver {
       this.trailingPass = true;
       this.later(() => {
         this.trailingPass = false;
-        this.lastForget = this.now();
         this.forgetDead();
       }, FORGET_EVERY_MS - since);
     }
@@ -163,6 +161,7 @@ export class ContainerResolver {
   }
 
   private forgetDead(): void {
+    this.lastForget = this.now();
     for (const [ns, known] of this.inits) if (this.statIfStill(known) === undefined) this.inits.delete(ns);
   }
 

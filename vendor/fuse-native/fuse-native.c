@@ -1244,8 +1244,14 @@ static void ft_env_cleanup (void *arg) {
   // Close the queue first: it lets go of what waits and refuses later pushes, so a thread answered here
   // cannot queue its locals again behind our back (hand_to_js answers itself EIO then).
   fair_queue_close(&(ft->fq));
+  // Claimed with the same compare-and-swap as hand_to_js's refused push, so a request is answered once:
+  // by this loop (which posts) or by its own thread (which then does not wait).
   for (fuse_thread_locals_t *l = ft->all_locals; l != NULL; l = l->next_all) {
-    if (atomic_load_explicit(&l->pending, memory_order_acquire)) answer(l, -EIO);
+    int expected = 1;
+    if (atomic_compare_exchange_strong(&l->pending, &expected, 0)) {
+      l->res = -EIO;
+      uv_sem_post(&(l->sem)); // orders the write above before the FUSE thread's read
+    }
   }
 }
 
