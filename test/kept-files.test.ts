@@ -4,10 +4,10 @@
 // idle by a timer that exists only while something is kept.
 
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeptFiles } from '../src/context/kept-files.js';
+import { keptBound, KeptFiles, MAX_KEPT } from '../src/context/kept-files.js';
 
 const fds = () => readdirSync('/proc/self/fd').length;
 
@@ -41,7 +41,7 @@ t.test('kept and pinned fds re-read from offset 0; plain reads keep nothing', as
   t.equal(fds(), base, 'closeAll closes everything');
 });
 
-t.test('bounded: past maxKept the least recently used is closed; pinned ones never', async (t) => {
+t.test('bounded: past maxKept a new file is read once, nothing is evicted; pinned ones never count', async (t) => {
   const dir = scratch(t);
   const kept = new KeptFiles({ maxKept: 2, pinned: [join(dir, 'pinned')], schedule: () => () => {} });
   for (const name of ['a', 'b', 'c', 'pinned']) writeFileSync(join(dir, name), name);
@@ -49,16 +49,20 @@ t.test('bounded: past maxKept the least recently used is closed; pinned ones nev
   kept.read(join(dir, 'pinned'), false);
   kept.read(join(dir, 'a'), true);
   kept.read(join(dir, 'b'), true);
-  kept.read(join(dir, 'a'), true); // a is now the most recently used
-  kept.read(join(dir, 'c'), true); // evicts b
-  t.equal(kept.size, 3, 'two kept and the pinned one');
+  t.equal(kept.read(join(dir, 'c'), true), 'c', 'full: c is still read');
+  t.equal(kept.size, 3, 'two kept and the pinned one: c was not kept, a and b were not evicted');
   t.equal(fds(), base + 3);
-  writeFileSync(join(dir, 'b'), 'B'); // rewrite in place: a kept fd would still see it, a fresh open too
-  rmSync(join(dir, 'a'));
-  writeFileSync(join(dir, 'a'), 'new a'); // a new inode: only a fresh open sees it
-  t.equal(kept.read(join(dir, 'a'), true), 'a', 'a was still kept (the old inode)');
-  t.equal(kept.read(join(dir, 'b'), true), 'B', 'b was evicted and opened afresh');
+  // A cycle over more files than the bound (a, b, c, a, b, c, ...): a and b stay kept, only c is opened
+  // each time (least-recently-used eviction would open and close every one of them on every read).
+  for (const name of ['a', 'b', 'c']) {
+    rmSync(join(dir, name));
+    writeFileSync(join(dir, name), `new ${name}`); // a new inode: only a fresh open sees it
+  }
+  t.equal(kept.read(join(dir, 'a'), true), 'a', 'a is still kept (the old inode)');
+  t.equal(kept.read(join(dir, 'b'), true), 'b', 'b too');
+  t.equal(kept.read(join(dir, 'c'), true), 'new c', 'c is opened afresh each time');
   kept.closeAll();
+  t.equal(fds(), base);
 });
 
 t.test('a removed directory or a failing read drops the fd; idle fds close, and then no timer remains', async (t) => {
@@ -93,4 +97,19 @@ t.test('a removed directory or a failing read drops the fd; idle fds close, and 
   // A directory read fails (EISDIR): never kept.
   t.equal(kept.read(dir, true), undefined);
   t.equal(kept.size, 0);
+});
+
+t.test('the bound comes from the descriptor limit: half the soft limit, at most MAX_KEPT', async (t) => {
+  const limits = (soft: string, hard: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units     \nMax processes             7823                 7823                 processes \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`;
+  t.equal(keptBound(limits('6000', '20000')), 3000);
+  t.equal(keptBound(limits('1024', '524288')), 512, 'the soft limit decides (the daemon cannot open more than it)');
+  t.equal(keptBound(limits('524288', '524288')), MAX_KEPT);
+  t.equal(keptBound(limits('unlimited', 'unlimited')), MAX_KEPT);
+  t.equal(keptBound(limits('100', '100')), 64, 'never below 64');
+  t.equal(keptBound(undefined), MAX_KEPT, '/proc/self/limits unreadable');
+  t.equal(keptBound('garbage'), MAX_KEPT);
+  // This process's own limit: what the daemon computes at start.
+  const own = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+  if (Number.isFinite(own)) t.ok(keptBound(readFileSync('/proc/self/limits', 'utf8')) <= own / 2 || own / 2 < 64, 'leaves half of the real limit');
 });

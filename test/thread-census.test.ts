@@ -6,8 +6,11 @@ import t, { type Test } from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerStates } from '../src/context/container-state.js';
+import { createContainer, liveCgroupsMissing, removeCgroup } from './helpers/cgroups.js';
 import { MIN_AGE_MS, SLICE_THREADS, SYNC_THREADS, ThreadCensus } from '../src/context/thread-census.js';
 
 function scratch(t: Test): { root: string; cgroup: string; setState: (tid: number, state: string) => void; reader: CgroupReader } {
@@ -133,4 +136,22 @@ t.test('the census of a removed cgroup goes with it, at the next new container',
   census.statesOf(other, 1);
   t.equal(states.size, 2, 'app (removed) was dropped when c2 arrived; c1 and c2 stay');
   t.same(census.statesOf(join(s.root, 'cg/gone'), 1), { running: 0, blocked: 0 }, 'a removed cgroup counts nothing');
+});
+
+t.test('a real cgroup tree: threads in a child cgroup are counted (a leaf is recognised by its link count, not skipped wrongly)', { skip: liveCgroupsMissing() ?? false }, async (t) => {
+  const c = createContainer(t, 'census');
+  const app = join(c.memory, 'app');
+  mkdirSync(app);
+  const busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+  try {
+    writeFileSync(join(app, 'cgroup.procs'), String(busy.pid));
+    const census = new ThreadCensus(new CgroupReader(), { minAgeMs: 0 });
+    // A busy loop is always R (running or runnable), on any number of CPUs.
+    t.same(census.statesOf(c.memory, c.layout === 'v2' ? 2 : 1), { running: 1, blocked: 0 }, 'the busy process in a child cgroup');
+    t.same(census.statesOf(app, c.layout === 'v2' ? 2 : 1), { running: 1, blocked: 0 }, 'and in its own (leaf) cgroup');
+  } finally {
+    busy.kill('SIGKILL');
+    await once(busy, 'exit');
+    removeCgroup(app);
+  }
 });

@@ -6,18 +6,36 @@
 // Two kinds:
 // - pinned: the host's own files (/proc/meminfo, /proc/stat, /sys/devices/system/cpu/online, …), a small
 //   fixed set, kept for the daemon's life;
-// - kept: a container's cgroup files and its init's /proc/<pid>/task/<pid>/stat and /proc/<pid>/cgroup. An fd on a removed
-//   cgroup keeps the dying cgroup's memory pinned, and one on an exited process its pid, so these are
-//   bounded (MAX_KEPT, least recently used first out), dropped when a read fails (ENODEV: the cgroup
-//   was removed; ESRCH: the process exited), dropped when their directory is found gone (sweep, on
-//   SIGUSR1 and with every new container), and closed after IDLE_MS unused by one timer that runs only
-//   while kept fds exist: a daemon nobody reads holds none and runs nothing.
+// - kept: a container's cgroup files and its init's /proc/<pid>/task/<pid>/stat and /proc/<pid>/cgroup.
+//   An fd on a removed cgroup keeps the dying cgroup's memory pinned, one on an exited process its pid,
+//   and each holds its seq_file buffer (~4.4 KB of kernel memory once read, measured), so these are
+//   bounded (keptBound: from the descriptor limit; when full, a new file is read once and not kept),
+//   dropped when a read fails (ENODEV: the cgroup was removed; ESRCH: the process exited), dropped when
+//   their directory is found gone (sweep, on SIGUSR1), and closed after IDLE_MS unused by one timer that
+//   runs only while kept fds exist: a daemon nobody reads holds none and runs nothing.
 
 import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FileSource } from 'node-cgroups-parser';
 
-export const MAX_KEPT = 1024;
+/** Kept (non-pinned) descriptors at most, whatever the descriptor limit allows (keptBound). */
+export const MAX_KEPT = 4096;
+/** Share of the process's descriptor limit (RLIMIT_NOFILE, soft) that kept descriptors may take. */
+const LIMIT_SHARE = 1 / 2;
+
+/**
+ * How many descriptors to keep: half the soft RLIMIT_NOFILE (Node raises it to the hard limit at start;
+ * systemd's default hard limit is 524288) and at most MAX_KEPT (~18 MiB of kernel memory), so kept files
+ * never make an open that must succeed fail with EMFILE. A node of N containers keeps about 9 N (their
+ * cgroup files and their inits' two /proc files); past the bound, files are read once. `limits` is
+ * /proc/self/limits; unreadable or unlimited gives MAX_KEPT.
+ */
+export function keptBound(limits: string | undefined): number {
+  const soft = /^Max open files\s+(\S+)/m.exec(limits ?? '')?.[1];
+  const n = Number(soft);
+  if (soft === undefined || soft === 'unlimited' || !Number.isFinite(n)) return MAX_KEPT;
+  return Math.max(64, Math.min(MAX_KEPT, Math.floor(n * LIMIT_SHARE)));
+}
 export const IDLE_MS = 10_000;
 
 export interface KeptFilesOptions {
@@ -82,14 +100,15 @@ export class KeptFiles implements FileSource {
       const text = this.readAt(entry.fd);
       if (text !== undefined) {
         entry.usedAt = this.now();
-        if (!entry.pinned) {
-          this.kept.delete(path); // most recently used last
-          this.kept.set(path, entry);
-        }
         return text;
       }
       this.drop(path, entry); // removed cgroup (ENODEV), exited process (ESRCH): open afresh below
     }
+    // Full: read it once, evicting nothing. Readers poll their files in cycles, and a cycle longer than the
+    // bound under least-recently-used eviction would evict each file just before it is read again (every
+    // read then an open, a close and an eviction); this way the files kept stay kept and the others cost
+    // what they would without keeping. Slots come back as kept files go idle or their cgroup goes.
+    if (!pinned && this.keptCount >= this.maxKept) return this.readOnce(path);
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDONLY);
@@ -105,7 +124,6 @@ export class KeptFiles implements FileSource {
     this.kept.set(path, entry);
     if (!pinned) {
       this.keptCount++;
-      this.evictBeyondBound();
       this.armIdleTimer();
     }
     return text;
@@ -141,15 +159,6 @@ export class KeptFiles implements FileSource {
       closeSync(entry.fd);
     } catch {
       // already closed
-    }
-  }
-
-  private evictBeyondBound(): void {
-    if (this.keptCount <= this.maxKept) return;
-    for (const [path, entry] of this.kept) {
-      if (entry.pinned) continue;
-      this.drop(path, entry);
-      if (this.keptCount <= this.maxKept) return;
     }
   }
 

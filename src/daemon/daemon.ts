@@ -2,10 +2,11 @@
 // togglePassthrough (SIGUSR2) and stop (SIGTERM/SIGINT). Signals are wired by run.ts; this object only
 // knows what each step does, so it can be driven and tested without signals.
 
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../context/containers.js';
-import { KeptFiles } from '../context/kept-files.js';
+import { keptBound, KeptFiles } from '../context/kept-files.js';
 import { hostPath } from '../context/sources.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { ThreadCountWorker } from '../context/thread-count-worker.js';
@@ -28,7 +29,7 @@ export class Daemon {
   private pidfile: Extract<PidfileResult, { ok: true }> | undefined;
   private readonly loader = new RendererLoader();
   /** fds kept open between renders (src/context/kept-files.ts) */
-  private readonly kept = new KeptFiles();
+  private readonly kept = new KeptFiles({ maxKept: keptBound(readOrUndefined('/proc/self/limits')) });
   private readonly reader = new CgroupReader({ files: this.kept });
   private readonly resolver = new ContainerResolver(this.reader);
   private readonly sampler: LoadavgSampler | undefined;
@@ -506,4 +507,12 @@ function describe(loaded: LoadedRenderers) {
 function loadavgIntervalMs(): number | undefined {
   const ms = Number(process.env.LXCFS_TS_LOADAVG_INTERVAL_MS);
   return Number.isInteger(ms) && ms >= 100 ? ms : undefined;
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
