@@ -13,7 +13,7 @@ import { ThreadCountWorker } from '../context/thread-count-worker.js';
 import { RenderService } from '../context/render-service.js';
 import { MANAGED_FUSE_OPTIONS, renderOptionsOf, type DaemonOptions } from './cli.js';
 import { closeFds, decide, FD_STORE_NAME, fdStoreUsable, mountDevice, mountsOfDevice, readMountinfo, takePassedFds, type StoredConnection } from './fd-store.js';
-import { detachMount, FuseHost, reattachHelper } from './fuse-host.js';
+import { detachMount, FuseHost, NO_DISPATCH, reattachHelper } from './fuse-host.js';
 import type { Logger } from './logger.js';
 import { Metrics, serveMetrics } from './metrics.js';
 import { prepareMountpoint } from './mountpoint.js';
@@ -422,7 +422,7 @@ export class Daemon {
       loadavgContainers: this.sampler?.size ?? 0,
       reattachedMounts: this.reattachedMounts,
       renderCache: stats,
-      dispatch: this.host?.dispatchStats() ?? { queued: 0, flows: 0, served: 0, overtaken: 0 },
+      dispatch: this.host?.dispatchStats() ?? NO_DISPATCH,
     });
   }
 

@@ -10,6 +10,9 @@ import type { Mirror } from '../contract.js';
 import type { Caller } from '../context/render-service.js';
 import type { Logger } from './logger.js';
 
+/** Dispatch figures when nothing is mounted: no queue, nothing served. */
+export const NO_DISPATCH: Fuse.DispatchStats = Object.freeze({ queued: 0, flows: 0, served: 0, overtaken: 0 });
+
 export type OpenResult = { ok: true; content: Buffer } | { ok: false; errno: 'ENOENT' | 'ESRCH' | 'EIO' };
 
 export interface FileProvider {
@@ -101,7 +104,7 @@ export class FuseHost {
 
   /** The binding's fair queue of requests for the main thread (sweeps pid namespaces idle for 5 s first). */
   dispatchStats(): Fuse.DispatchStats {
-    return this.fuse?.dispatchStats() ?? { queued: 0, flows: 0, served: 0, overtaken: 0 };
+    return this.fuse?.dispatchStats() ?? NO_DISPATCH;
   }
 
   /**
