@@ -3,7 +3,7 @@
 // then empty). Nothing timed is asserted: the numbers of a quick run mean nothing.
 
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cleanup, ROOT, scratchDir } from './helpers/daemon.js';
@@ -29,6 +29,36 @@ t.test('npm run bench --help, and an unknown option', async (t) => {
   t.equal(bad.status, 2, 'exit 2');
   t.match(bad.stderr, /^bench: .*--bogus.*\(--help\)$/m, 'one line naming the option, no stack trace');
   t.notMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('bench/cpu-profile-summary.mjs: self and inclusive shares of the busy time', async (t) => {
+  const dir = scratchDir('lxcfs-ts-cpuprof-test-');
+  t.teardown(() => cleanup(dir));
+  const frame = (functionName: string, lineNumber: number) => ({ functionName, url: 'file:///x/dist/src/a.js', lineNumber, columnNumber: 0, scriptId: '1' });
+  // root -> outer -> inner; samples: inner 3 ms, outer 1 ms, idle 6 ms.
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)', -1), children: [2, 4] },
+      { id: 2, callFrame: frame('outer', 9), children: [3] },
+      { id: 3, callFrame: frame('inner', 19) },
+      { id: 4, callFrame: frame('(idle)', -1) },
+    ],
+    startTime: 0,
+    endTime: 10_000,
+    samples: [3, 3, 3, 2, 4, 4, 4, 4, 4, 4, 3],
+    timeDeltas: [0, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000],
+  };
+  const file = join(dir, 'p.cpuprofile');
+  writeFileSync(file, JSON.stringify(profile));
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench/cpu-profile-summary.mjs'), file], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^profile 0\.0 s, busy 0\.00 s$/m);
+  t.match(r.stdout, /--- self\n\s+75\.0 %\s+3 ms {2}inner dist\/src\/a\.js:20\n\s+25\.0 %\s+1 ms {2}outer dist\/src\/a\.js:10\n/, 'self: inner 3 of 4 busy ms, outer 1');
+  const inclusive = r.stdout.split('--- inclusive\n')[1] ?? '';
+  t.match(inclusive, /^\s*100\.0 %\s+4 ms {2}outer dist\/src\/a\.js:10$/m, 'inclusive: outer holds inner');
+  t.match(inclusive, /^\s*75\.0 %\s+3 ms {2}inner dist\/src\/a\.js:20$/m);
+  const usage = spawnSync(process.execPath, [join(ROOT, 'bench/cpu-profile-summary.mjs')], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(usage.status, 2, 'no file: usage, exit 2');
 });
 
 t.test('npm run bench, quick mode', async (t) => {

@@ -4,10 +4,10 @@
 // idle by a timer that exists only while something is kept.
 
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keptBound, KeptFiles, MAX_KEPT } from '../src/context/kept-files.js';
+import { DESCRIPTOR_RESERVE, EVICT_IDLE_MS, keptBound, KeptFiles, MAX_KEPT } from '../src/context/kept-files.js';
 
 const fds = () => readdirSync('/proc/self/fd').length;
 
@@ -41,9 +41,10 @@ t.test('kept and pinned fds re-read from offset 0; plain reads keep nothing', as
   t.equal(fds(), base, 'closeAll closes everything');
 });
 
-t.test('bounded: past maxKept a new file is read once, nothing is evicted; pinned ones never count', async (t) => {
+t.test('bounded: when full, only a file idle for EVICT_IDLE_MS gives its slot; else the new one is read once', async (t) => {
   const dir = scratch(t);
-  const kept = new KeptFiles({ maxKept: 2, pinned: [join(dir, 'pinned')], schedule: () => () => {} });
+  let now = 0;
+  const kept = new KeptFiles({ maxKept: 2, pinned: [join(dir, 'pinned')], now: () => now, schedule: () => () => {} });
   for (const name of ['a', 'b', 'c', 'pinned']) writeFileSync(join(dir, name), name);
   const base = fds();
   kept.read(join(dir, 'pinned'), false);
@@ -52,17 +53,52 @@ t.test('bounded: past maxKept a new file is read once, nothing is evicted; pinne
   t.equal(kept.read(join(dir, 'c'), true), 'c', 'full: c is still read');
   t.equal(kept.size, 3, 'two kept and the pinned one: c was not kept, a and b were not evicted');
   t.equal(fds(), base + 3);
-  // A cycle over more files than the bound (a, b, c, a, b, c, ...): a and b stay kept, only c is opened
-  // each time (least-recently-used eviction would open and close every one of them on every read).
+  // A cycle over more files than the bound, every file read each second (a, b, c, a, b, c, ...): a and b
+  // stay kept, only c is opened each time (plain least-recently-used eviction would open and close every
+  // one of them on every read).
   for (const name of ['a', 'b', 'c']) {
     rmSync(join(dir, name));
     writeFileSync(join(dir, name), `new ${name}`); // a new inode: only a fresh open sees it
   }
-  t.equal(kept.read(join(dir, 'a'), true), 'a', 'a is still kept (the old inode)');
-  t.equal(kept.read(join(dir, 'b'), true), 'b', 'b too');
-  t.equal(kept.read(join(dir, 'c'), true), 'new c', 'c is opened afresh each time');
+  for (let round = 0; round < 3; round++) {
+    now += 1000;
+    t.equal(kept.read(join(dir, 'a'), true), 'a', `round ${round}: a is still kept (the old inode)`);
+    t.equal(kept.read(join(dir, 'b'), true), 'b', `round ${round}: b too`);
+    t.equal(kept.read(join(dir, 'c'), true), 'new c', `round ${round}: c is opened afresh`);
+  }
+  // b goes unread; after EVICT_IDLE_MS a new file takes the slot of the least recently read one (b).
+  now += EVICT_IDLE_MS - 1;
+  kept.read(join(dir, 'a'), true);
+  now += 1;
+  t.equal(kept.read(join(dir, 'c'), true), 'new c');
+  t.equal(kept.read(join(dir, 'b'), true), 'new b', 'b lost its slot to c (b is read afresh, not kept: a and c are busy)');
+  rmSync(join(dir, 'c'));
+  writeFileSync(join(dir, 'c'), 'newer c');
+  t.equal(kept.read(join(dir, 'c'), true), 'new c', 'c is kept now');
+  t.equal(fds(), base + 3);
   kept.closeAll();
   t.equal(fds(), base);
+});
+
+t.test('out of descriptors is an error, not a missing file', async (t) => {
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'x'), 'x');
+  const kept = new KeptFiles({ schedule: () => () => {} });
+  const held: number[] = [];
+  try {
+    for (;;) held.push(openSync('/dev/null', 'r')); // until EMFILE
+  } catch (err) {
+    t.equal((err as NodeJS.ErrnoException).code, 'EMFILE', `this process's descriptors are used up (${held.length} opened)`);
+  }
+  try {
+    t.throws(() => kept.read(join(dir, 'x'), true), /out of file descriptors \(EMFILE\)/, 'kept read');
+    t.throws(() => kept.read(join(dir, 'x'), false), /EMFILE/, 'plain read');
+  } finally {
+    for (const fd of held) closeSync(fd);
+  }
+  t.equal(kept.read(join(dir, 'missing'), true), undefined, 'a missing file is still undefined');
+  t.equal(kept.read(join(dir, 'x'), true), 'x', 'and reads work again');
+  kept.closeAll();
 });
 
 t.test('a removed directory or a failing read drops the fd; idle fds close, and then no timer remains', async (t) => {
@@ -82,34 +118,50 @@ t.test('a removed directory or a failing read drops the fd; idle fds close, and 
   t.equal(kept.read(join(cg, 'cpu.stat'), true), undefined, 'gone: undefined, nothing kept');
 
   writeFileSync(join(dir, 'x'), 'x');
-  kept.read(join(dir, 'x'), true);
+  let due = 0;
+  const timed = new KeptFiles({ idleMs: 1000, now: () => now, schedule: (fn, ms) => ((armed++, (fire = fn), (due = now + ms)), () => armed--) });
+  armed = 0;
+  timed.read(join(dir, 'x'), true);
+  t.equal(due, now + 1000, 'due when x has been idle 1 s');
+  now += 500;
+  timed.read(join(dir, 'x'), true); // read again: x is now due 500 ms later than the timer
   now += 500;
   armed = 0;
-  const before = fire!;
-  before(); // the timer fires: x is only 500 ms idle, kept, re-armed
-  t.equal(kept.size, 1);
+  fire!(); // x is only 500 ms idle: kept, and the timer armed for when it will be idle 1 s
+  t.equal(timed.size, 1);
   t.equal(armed, 1, 're-armed while something is kept');
-  now += 1000;
+  t.equal(due, now + 500, 'for the moment x reaches 1 s idle, not a whole period later');
+  now += 500;
   armed = 0;
   fire!();
-  t.equal(kept.size, 0, 'closed after 1 s unused');
+  t.equal(timed.size, 0, 'closed 1 s after its last read');
   t.equal(armed, 0, 'and no timer is left');
   // A directory read fails (EISDIR): never kept.
-  t.equal(kept.read(dir, true), undefined);
-  t.equal(kept.size, 0);
+  t.equal(timed.read(dir, true), undefined);
+  t.equal(timed.size, 0);
 });
 
-t.test('the bound comes from the descriptor limit: half the soft limit, at most MAX_KEPT', async (t) => {
+t.test('the bound comes from the descriptor limit: half of what the reserve leaves, at most MAX_KEPT', async (t) => {
   const limits = (soft: string, hard: string) =>
     `Limit                     Soft Limit           Hard Limit           Units     \nMax processes             7823                 7823                 processes \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`;
-  t.equal(keptBound(limits('6000', '20000')), 3000);
-  t.equal(keptBound(limits('1024', '524288')), 512, 'the soft limit decides (the daemon cannot open more than it)');
+  t.equal(keptBound(limits('6000', '20000')), (6000 - DESCRIPTOR_RESERVE) / 2);
+  t.equal(keptBound(limits('1024', '524288')), (1024 - DESCRIPTOR_RESERVE) / 2, 'the soft limit decides (the daemon cannot open more than it)');
+  t.equal(keptBound(limits('1024', '1024'), DESCRIPTOR_RESERVE + 1024), 0, 'the render cache\'s 1024 namespace descriptors leave nothing to keep');
+  t.equal(keptBound(limits('3000', '3000'), DESCRIPTOR_RESERVE + 1024), Math.floor((3000 - DESCRIPTOR_RESERVE - 1024) / 2));
+  t.equal(keptBound(limits('100', '100')), 0, 'nothing kept when the limit is below the reserve');
   t.equal(keptBound(limits('524288', '524288')), MAX_KEPT);
   t.equal(keptBound(limits('unlimited', 'unlimited')), MAX_KEPT);
-  t.equal(keptBound(limits('100', '100')), 64, 'never below 64');
   t.equal(keptBound(undefined), MAX_KEPT, '/proc/self/limits unreadable');
   t.equal(keptBound('garbage'), MAX_KEPT);
   // This process's own limit: what the daemon computes at start.
   const own = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
-  if (Number.isFinite(own)) t.ok(keptBound(readFileSync('/proc/self/limits', 'utf8')) <= own / 2 || own / 2 < 64, 'leaves half of the real limit');
+  if (Number.isFinite(own)) t.ok(keptBound(readFileSync('/proc/self/limits', 'utf8')) <= (own - DESCRIPTOR_RESERVE) / 2, 'leaves the reserve and half of the rest');
+});
+
+t.test('maxKept 0: everything is read once, nothing kept', async (t) => {
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'a'), 'a');
+  const kept = new KeptFiles({ maxKept: 0, schedule: () => () => {} });
+  t.equal(kept.read(join(dir, 'a'), true), 'a');
+  t.equal(kept.size, 0);
 });

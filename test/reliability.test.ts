@@ -276,7 +276,7 @@ print("reads",reads,"bad",bad)' & python_pid=$!`;
   }
   const during = daemonFacts(daemon);
   // The containers' cgroup files are kept open while they live; once their cgroups are gone, a SIGUSR1
-  // (or the next new container, or 10 s idle) closes them.
+  // (or a failed read, or 10 s without one) closes them.
   scoped.end();
   await caches(daemon);
   const after = await settledFacts(daemon, before);

@@ -7,12 +7,21 @@
 // - pinned: the host's own files (/proc/meminfo, /proc/stat, /sys/devices/system/cpu/online, …), a small
 //   fixed set, kept for the daemon's life;
 // - kept: a container's cgroup files and its init's /proc/<pid>/task/<pid>/stat and /proc/<pid>/cgroup.
-//   An fd on a removed cgroup keeps the dying cgroup's memory pinned, one on an exited process its pid,
-//   and each holds its seq_file buffer (~4.4 KB of kernel memory once read, measured), so these are
-//   bounded (keptBound: from the descriptor limit; when full, a new file is read once and not kept),
-//   dropped when a read fails (ENODEV: the cgroup was removed; ESRCH: the process exited), dropped when
-//   their directory is found gone (sweep, on SIGUSR1), and closed after IDLE_MS unused by one timer that
-//   runs only while kept fds exist: a daemon nobody reads holds none and runs nothing.
+//   Each holds its seq_file buffer (~4.4 KB of kernel memory once read, measured) and, for a removed
+//   cgroup's file, its kernfs node; so these are bounded (keptBound: from the descriptor limit, minus what
+//   the daemon needs otherwise), dropped when a read fails (ENODEV: the cgroup was removed; ESRCH: the
+//   process exited), dropped when their directory is found gone (sweep, on SIGUSR1), and closed IDLE_MS
+//   after their last read by one timer that runs only while kept fds exist: a daemon nobody reads holds
+//   none and runs nothing.
+//
+// When the set is full, the least recently read file gives its slot to a new one only if it has not been
+// read for EVICT_IDLE_MS; otherwise the new file is read once and not kept. Readers poll in cycles, and a
+// cycle over more files than the bound under plain least-recently-used eviction would evict each file just
+// before it is read again (every read an open, a close and an eviction); files read every second keep their
+// slots, and a slot held by a file read rarely goes to one read often.
+//
+// Running out of descriptors (EMFILE, ENFILE) is not a missing file: it throws, so the open fails with EIO
+// and the log says why, instead of the caller being told its container is gone.
 
 import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -20,21 +29,28 @@ import type { FileSource } from 'node-cgroups-parser';
 
 /** Kept (non-pinned) descriptors at most, whatever the descriptor limit allows (keptBound). */
 export const MAX_KEPT = 4096;
-/** Share of the process's descriptor limit (RLIMIT_NOFILE, soft) that kept descriptors may take. */
-const LIMIT_SHARE = 1 / 2;
+/**
+ * Descriptors the daemon needs besides kept files: /dev/fuse, libuv's and the FUSE threads' own, the
+ * loadavg worker's module loads, metrics connections, the files a render opens once. The render cache's
+ * namespace descriptors (one per entry) come on top when it is on (keptBound's `reserve`).
+ */
+export const DESCRIPTOR_RESERVE = 128;
+/** A kept file not read for this long gives its slot to a new one when the set is full. */
+export const EVICT_IDLE_MS = 2_000;
 
 /**
- * How many descriptors to keep: half the soft RLIMIT_NOFILE (Node raises it to the hard limit at start;
- * systemd's default hard limit is 524288) and at most MAX_KEPT (~18 MiB of kernel memory), so kept files
- * never make an open that must succeed fail with EMFILE. A node of N containers keeps about 9 N (their
- * cgroup files and their inits' two /proc files); past the bound, files are read once. `limits` is
- * /proc/self/limits; unreadable or unlimited gives MAX_KEPT.
+ * How many descriptors to keep: half of what the soft RLIMIT_NOFILE leaves after `reserve` (Node raises
+ * the soft limit to the hard one at start; systemd's default hard limit is 524288), at most MAX_KEPT (~18
+ * MiB of kernel memory), 0 when nothing is left. So kept files never make an open that must succeed fail
+ * with EMFILE. A node of N containers keeps about 9 N (their cgroup files and their inits' two /proc
+ * files); past the bound, files are read once. `limits` is /proc/self/limits; unreadable or unlimited
+ * gives MAX_KEPT.
  */
-export function keptBound(limits: string | undefined): number {
+export function keptBound(limits: string | undefined, reserve: number = DESCRIPTOR_RESERVE): number {
   const soft = /^Max open files\s+(\S+)/m.exec(limits ?? '')?.[1];
   const n = Number(soft);
   if (soft === undefined || soft === 'unlimited' || !Number.isFinite(n)) return MAX_KEPT;
-  return Math.max(64, Math.min(MAX_KEPT, Math.floor(n * LIMIT_SHARE)));
+  return Math.max(0, Math.min(MAX_KEPT, Math.floor((n - reserve) / 2)));
 }
 export const IDLE_MS = 10_000;
 
@@ -91,7 +107,10 @@ export class KeptFiles implements FileSource {
     return this.kept.size;
   }
 
-  /** Whole text of `path`, through a kept fd when `keep` (or when the path is pinned), else open/read/close. */
+  /**
+   * Whole text of `path`, through a kept fd when `keep` (or when the path is pinned), else open/read/close;
+   * undefined when it cannot be opened or read. Throws when the process is out of descriptors.
+   */
   read(path: string, keep: boolean): string | undefined {
     const pinned = this.isPinned(path);
     if (!keep && !pinned) return this.readOnce(path);
@@ -100,21 +119,17 @@ export class KeptFiles implements FileSource {
       const text = this.readAt(entry.fd);
       if (text !== undefined) {
         entry.usedAt = this.now();
+        if (!pinned) {
+          this.kept.delete(path); // least recently read first in the map
+          this.kept.set(path, entry);
+        }
         return text;
       }
       this.drop(path, entry); // removed cgroup (ENODEV), exited process (ESRCH): open afresh below
     }
-    // Full: read it once, evicting nothing. Readers poll their files in cycles, and a cycle longer than the
-    // bound under least-recently-used eviction would evict each file just before it is read again (every
-    // read then an open, a close and an eviction); this way the files kept stay kept and the others cost
-    // what they would without keeping. Slots come back as kept files go idle or their cgroup goes.
-    if (!pinned && this.keptCount >= this.maxKept) return this.readOnce(path);
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY);
-    } catch {
-      return undefined;
-    }
+    if (!pinned && this.keptCount >= this.maxKept && !this.evictIdle()) return this.readOnce(path);
+    const fd = this.open(path);
+    if (fd === undefined) return undefined;
     const text = this.readAt(fd);
     if (text === undefined) {
       closeSync(fd);
@@ -124,7 +139,7 @@ export class KeptFiles implements FileSource {
     this.kept.set(path, entry);
     if (!pinned) {
       this.keptCount++;
-      this.armIdleTimer();
+      this.armIdleTimer(this.idleMs);
     }
     return text;
   }
@@ -162,15 +177,46 @@ export class KeptFiles implements FileSource {
     }
   }
 
-  /** One timer while kept fds exist: close those unused for idleMs, re-arm while any remain. */
-  private armIdleTimer(): void {
+  /** The least recently read kept file, if it is EVICT_IDLE_MS idle, is closed for a new one (true). */
+  private evictIdle(): boolean {
+    for (const [path, entry] of this.kept) {
+      if (entry.pinned) continue;
+      if (this.now() - entry.usedAt < EVICT_IDLE_MS) return false;
+      this.drop(path, entry);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * One timer while kept fds exist, due when the least recently read one reaches idleMs: it closes those
+   * unused for idleMs and is armed again for the next one, while any remain.
+   */
+  private armIdleTimer(ms: number): void {
     if (this.cancelTimer) return;
     this.cancelTimer = this.schedule(() => {
       this.cancelTimer = undefined;
       const now = this.now();
-      for (const [path, entry] of this.kept) if (!entry.pinned && now - entry.usedAt >= this.idleMs) this.drop(path, entry);
-      if (this.keptCount > 0) this.armIdleTimer();
-    }, this.idleMs);
+      for (const [path, entry] of this.kept) {
+        if (entry.pinned) continue;
+        const idle = now - entry.usedAt;
+        if (idle < this.idleMs) return this.armIdleTimer(this.idleMs - idle); // the rest were read later
+        this.drop(path, entry);
+      }
+    }, Math.max(0, ms));
+  }
+
+  /** An fd of path, undefined when it cannot be opened; throws when out of descriptors. */
+  private open(path: string): number | undefined {
+    try {
+      return openSync(path, constants.O_RDONLY);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') {
+        throw new Error(`out of file descriptors (${code}) opening ${path}: raise the daemon's RLIMIT_NOFILE (LimitNOFILE= in its unit)`, { cause: err });
+      }
+      return undefined;
+    }
   }
 
   /** The whole file from offset 0 (pread: a kept /proc or cgroup fd regenerates its content). */
@@ -194,12 +240,8 @@ export class KeptFiles implements FileSource {
   }
 
   private readOnce(path: string): string | undefined {
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY);
-    } catch {
-      return undefined;
-    }
+    const fd = this.open(path);
+    if (fd === undefined) return undefined;
     try {
       return this.readAt(fd);
     } finally {

@@ -94,7 +94,16 @@ export class RenderService {
     return undefined;
   }
 
+  /** `path` rendered for `caller`; never throws (what would, e.g. running out of descriptors, is EIO). */
   render(path: string, caller: Caller): Rendered {
+    try {
+      return this.renderFor(path, caller);
+    } catch (err) {
+      return { ok: false, errno: 'EIO', reason: `rendering ${path} for ${caller.pid} failed: ${(err as Error)?.message ?? String(err)}` };
+    }
+  }
+
+  private renderFor(path: string, caller: Caller): Rendered {
     const file = this.byPath.get(path);
     if (!file) return { ok: false, errno: 'ENOENT', reason: `no virtual file ${path}` };
     if (this.passthrough) {

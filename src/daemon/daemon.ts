@@ -6,14 +6,14 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../context/containers.js';
-import { keptBound, KeptFiles } from '../context/kept-files.js';
+import { DESCRIPTOR_RESERVE, keptBound, KeptFiles } from '../context/kept-files.js';
 import { hostPath } from '../context/sources.js';
 import { LoadavgSampler } from '../context/loadavg-sampler.js';
 import { ThreadCountWorker } from '../context/thread-count-worker.js';
 import { RenderService } from '../context/render-service.js';
 import { MANAGED_FUSE_OPTIONS, renderOptionsOf, type DaemonOptions } from './cli.js';
 import { closeFds, decide, FD_STORE_NAME, fdStoreUsable, mountDevice, mountsOfDevice, readMountinfo, takePassedFds, type StoredConnection } from './fd-store.js';
-import { detachMount, FuseHost, NO_DISPATCH, reattachHelper } from './fuse-host.js';
+import { detachMount, FuseHost, NO_DISPATCH, reattachHelper, RENDER_CACHE_MAX_ENTRIES } from './fuse-host.js';
 import type { Logger } from './logger.js';
 import { Metrics, serveMetrics } from './metrics.js';
 import { prepareMountpoint } from './mountpoint.js';
@@ -29,9 +29,9 @@ export class Daemon {
   private pidfile: Extract<PidfileResult, { ok: true }> | undefined;
   private readonly loader = new RendererLoader();
   /** fds kept open between renders (src/context/kept-files.ts) */
-  private readonly kept = new KeptFiles({ maxKept: keptBound(readOrUndefined('/proc/self/limits')) });
-  private readonly reader = new CgroupReader({ files: this.kept });
-  private readonly resolver = new ContainerResolver(this.reader);
+  private readonly kept: KeptFiles;
+  private readonly reader: CgroupReader;
+  private readonly resolver: ContainerResolver;
   private readonly sampler: LoadavgSampler | undefined;
   private service: RenderService | undefined;
   private host: FuseHost | undefined;
@@ -51,6 +51,12 @@ export class Daemon {
     private readonly log: Logger,
     private readonly systemd: SystemdNotifier = new SystemdNotifier(log),
   ) {
+    // Kept files take what the descriptor limit leaves after the daemon's own needs and, when it is on, one
+    // namespace descriptor per render cache entry.
+    const reserve = DESCRIPTOR_RESERVE + (options.renderCacheMs > 0 ? RENDER_CACHE_MAX_ENTRIES : 0);
+    this.kept = new KeptFiles({ maxKept: keptBound(readOrUndefined('/proc/self/limits'), reserve) });
+    this.reader = new CgroupReader({ files: this.kept });
+    this.resolver = new ContainerResolver(this.reader);
     this.sampler = options.enableLoadavg
       ? new LoadavgSampler(this.reader, {
           intervalMs: loadavgIntervalMs(),
