@@ -107,6 +107,49 @@ t.test('the real helper refuses a pid that is no longer in the namespace it was 
   t.match(r.stderr, /pid \d+ is no longer in mount namespace 1/);
 });
 
+t.test('the helper sees a dead bind as dead while the kernel still answers stat from its cache', async (t) => {
+  // A bind whose attributes the kernel cached (echo-fs --timeouts: 60 s) keeps answering stat after its
+  // daemon is killed; a new daemon started within that time must still re-attach it (statfs asks the
+  // daemon every time). Order of events, no timing: stat, kill, start the new one, run the helper.
+  const helper = join(ROOT, 'vendor/fuse-native/build/Release/lxcfs-ts-reattach');
+  const dir = scratchDir();
+  const [oldMnt, newMnt, target] = [join(dir, 'old'), join(dir, 'new'), join(dir, 'target')];
+  mkdirSync(oldMnt);
+  mkdirSync(newMnt);
+  writeFileSync(target, '');
+  const started: ChildProcess[] = [];
+  const echoFs = (mnt: string) => {
+    const child = spawn(process.execPath, [join(ROOT, 'test/helpers/echo-fs.cjs'), mnt, '--timeouts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    started.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    return { child, ready: () => /^ready /m.test(out) };
+  };
+  const older = echoFs(oldMnt);
+  t.teardown(() => {
+    for (const child of started) child.kill('SIGKILL');
+    for (const mnt of [oldMnt, newMnt]) run('umount', ['-l', mnt]);
+    cleanup(dir);
+  });
+  await until('the old echo-fs', older.ready);
+  const holder = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${oldMnt}/whoami ${target} && stat ${target} >/dev/null && echo bound && exec sleep 3600`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let held = '';
+  holder.stdout!.on('data', (d) => (held += d));
+  t.teardown(() => holder.kill('SIGKILL'));
+  await until('the bind in the holder\'s namespace', () => held.includes('bound'));
+  older.child.kill('SIGKILL');
+  await new Promise((resolve) => older.child.once('exit', resolve));
+  const inNs = (...cmd: string[]) => run('nsenter', ['-t', String(holder.pid), '-m', ...cmd]);
+  t.equal(inNs('stat', target).code, 0, 'the premise: stat of the dead bind still succeeds (cached attributes)');
+  t.not(inNs('cat', target).code, 0, 'while reading it fails');
+  const newer = echoFs(newMnt);
+  await until('the new echo-fs', newer.ready);
+  const r = run(helper, [String(holder.pid), newMnt], { input: `/whoami\t${target}\n` });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, `ok\t${target}\n`, 're-attached, not skipped as "not a dead mount"');
+  t.match(inNs('cat', target).stdout, /^\d+ 0 0/, 'the bind reads the new daemon\'s file');
+});
+
 /** Wait until `cond` holds (a hang guard bounds it, not a timing assertion). */
 async function until(what: string, cond: () => boolean): Promise<void> {
   for (let i = 0; i < 1200 && !cond(); i++) await new Promise((r) => setTimeout(r, 25));

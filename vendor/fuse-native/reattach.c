@@ -9,7 +9,7 @@
 //      the live mount, made in our own mount namespace, before leaving it;
 //   2. setns() into PID's mount namespace (once; a mount namespace can only be entered by a
 //      single-threaded process, which is why this is a program of its own and not code in the daemon);
-//   3. if TARGET is a dead mount (stat fails with ENOTCONN or ECONNABORTED): move_mount() the clone
+//   3. if TARGET is a dead mount (statfs fails with ENOTCONN or ECONNABORTED): move_mount() the clone
 //      beneath it (MOVE_MOUNT_BENEATH, Linux 6.5+), then detach the dead one on top, so readers never see
 //      the file under both; where the kernel refuses that, detach the dead mount(s) (a daemon killed more
 //      than once leaves several stacked) and
@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -64,9 +65,13 @@ struct request {
   int open_errno;
 };
 
+// Whether path is a mount of a FUSE connection that is gone. statfs, not stat: every statfs is a request to
+// the daemon, while the kernel answers stat from the attributes it cached (for the attribute timeout) even
+// after the connection died, so a daemon restarted within that timeout would see dead binds as live and
+// leave them dead.
 static int dead (const char *path) {
-  struct stat st;
-  return stat(path, &st) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
+  struct statfs sf;
+  return statfs(path, &sf) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
 }
 
 int main (int argc, char **argv) {
