@@ -144,18 +144,18 @@ t.test('a removed directory or a failing read drops the fd; idle fds close, and 
 t.test('the bound comes from the descriptor limit: half of what the reserve leaves, at most MAX_KEPT', async (t) => {
   const limits = (soft: string, hard: string) =>
     `Limit                     Soft Limit           Hard Limit           Units     \nMax processes             7823                 7823                 processes \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`;
-  t.equal(keptBound(limits('6000', '20000')), (6000 - DESCRIPTOR_RESERVE) / 2);
-  t.equal(keptBound(limits('1024', '524288')), (1024 - DESCRIPTOR_RESERVE) / 2, 'the soft limit decides (the daemon cannot open more than it)');
-  t.equal(keptBound(limits('1024', '1024'), DESCRIPTOR_RESERVE + 1024), 0, 'the render cache\'s 1024 namespace descriptors leave nothing to keep');
-  t.equal(keptBound(limits('3000', '3000'), DESCRIPTOR_RESERVE + 1024), Math.floor((3000 - DESCRIPTOR_RESERVE - 1024) / 2));
-  t.equal(keptBound(limits('100', '100')), 0, 'nothing kept when the limit is below the reserve');
-  t.equal(keptBound(limits('524288', '524288')), MAX_KEPT);
-  t.equal(keptBound(limits('unlimited', 'unlimited')), MAX_KEPT);
-  t.equal(keptBound(undefined), MAX_KEPT, '/proc/self/limits unreadable');
-  t.equal(keptBound('garbage'), MAX_KEPT);
+  t.equal(keptBound(DESCRIPTOR_RESERVE, limits('6000', '20000')), (6000 - DESCRIPTOR_RESERVE) / 2);
+  t.equal(keptBound(DESCRIPTOR_RESERVE, limits('1024', '524288')), (1024 - DESCRIPTOR_RESERVE) / 2, 'the soft limit decides (the daemon cannot open more than it)');
+  t.equal(keptBound(DESCRIPTOR_RESERVE + 1024, limits('1024', '1024')), 0, 'the render cache\'s 1024 namespace descriptors leave nothing to keep');
+  t.equal(keptBound(DESCRIPTOR_RESERVE + 1024, limits('3000', '3000')), Math.floor((3000 - DESCRIPTOR_RESERVE - 1024) / 2));
+  t.equal(keptBound(DESCRIPTOR_RESERVE, limits('100', '100')), 0, 'nothing kept when the limit is below the reserve');
+  t.equal(keptBound(DESCRIPTOR_RESERVE, limits('524288', '524288')), MAX_KEPT);
+  t.equal(keptBound(DESCRIPTOR_RESERVE, limits('unlimited', 'unlimited')), MAX_KEPT);
+  t.equal(keptBound(DESCRIPTOR_RESERVE, null), MAX_KEPT, '/proc/self/limits unreadable');
+  t.equal(keptBound(DESCRIPTOR_RESERVE, 'garbage'), MAX_KEPT);
   // This process's own limit: what the daemon computes at start.
   const own = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
-  if (Number.isFinite(own)) t.ok(keptBound(readFileSync('/proc/self/limits', 'utf8')) <= (own - DESCRIPTOR_RESERVE) / 2, 'leaves the reserve and half of the rest');
+  if (Number.isFinite(own)) t.ok(keptBound() <= (own - DESCRIPTOR_RESERVE) / 2, 'by default from this process\'s own limit: leaves the reserve and half of the rest');
 });
 
 t.test('maxKept 0: everything is read once, nothing kept', async (t) => {

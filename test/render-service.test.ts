@@ -14,11 +14,11 @@ import { fx, OPTS } from './helpers/fixture-trees.js';
 t.test('out of descriptors: EIO with the reason, then served again', async (t) => {
   const root = fx('v2');
   let exhausted = false;
+  const plain = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root });
   const files: FileSource = {
     read(path) {
       if (exhausted) throw new Error(`out of file descriptors (EMFILE) opening ${path}`);
-      const reader = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root });
-      return reader.readFile(path);
+      return plain.readFile(path);
     },
   };
   const reader = new CgroupReader({ procRoot: join(root, 'proc'), fsRoot: root, files });

@@ -23,7 +23,7 @@
 // Running out of descriptors (EMFILE, ENFILE) is not a missing file: it throws, so the open fails with EIO
 // and the log says why, instead of the caller being told its container is gone.
 
-import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FileSource } from 'node-cgroups-parser';
 
@@ -43,15 +43,23 @@ export const EVICT_IDLE_MS = 2_000;
  * the soft limit to the hard one at start; systemd's default hard limit is 524288), at most MAX_KEPT (~18
  * MiB of kernel memory), 0 when nothing is left. So kept files never make an open that must succeed fail
  * with EMFILE. A node of N containers keeps about 9 N (their cgroup files and their inits' two /proc
- * files); past the bound, files are read once. `limits` is /proc/self/limits; unreadable or unlimited
- * gives MAX_KEPT.
+ * files); past the bound, files are read once. `limits` is the text of /proc/self/limits (this process's,
+ * read now, by default); null (unreadable) or unlimited gives MAX_KEPT.
  */
-export function keptBound(limits: string | undefined, reserve: number = DESCRIPTOR_RESERVE): number {
-  const soft = /^Max open files\s+(\S+)/m.exec(limits ?? '')?.[1];
-  const n = Number(soft);
-  if (soft === undefined || soft === 'unlimited' || !Number.isFinite(n)) return MAX_KEPT;
-  return Math.max(0, Math.min(MAX_KEPT, Math.floor((n - reserve) / 2)));
+export function keptBound(reserve: number = DESCRIPTOR_RESERVE, limits: string | null = ownLimits()): number {
+  const soft = Number(/^Max open files\s+(\S+)/m.exec(limits ?? '')?.[1]); // NaN for "unlimited" or none
+  if (!Number.isFinite(soft)) return MAX_KEPT;
+  return Math.max(0, Math.min(MAX_KEPT, Math.floor((soft - reserve) / 2)));
 }
+
+function ownLimits(): string | null {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 export const IDLE_MS = 10_000;
 
 export interface KeptFilesOptions {

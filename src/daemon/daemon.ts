@@ -2,7 +2,6 @@
 // togglePassthrough (SIGUSR2) and stop (SIGTERM/SIGINT). Signals are wired by run.ts; this object only
 // knows what each step does, so it can be driven and tested without signals.
 
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerResolver } from '../context/containers.js';
@@ -54,7 +53,7 @@ export class Daemon {
     // Kept files take what the descriptor limit leaves after the daemon's own needs and, when it is on, one
     // namespace descriptor per render cache entry.
     const reserve = DESCRIPTOR_RESERVE + (options.renderCacheMs > 0 ? RENDER_CACHE_MAX_ENTRIES : 0);
-    this.kept = new KeptFiles({ maxKept: keptBound(readOrUndefined('/proc/self/limits'), reserve) });
+    this.kept = new KeptFiles({ maxKept: keptBound(reserve) });
     this.reader = new CgroupReader({ files: this.kept });
     this.resolver = new ContainerResolver(this.reader);
     this.sampler = options.enableLoadavg
@@ -513,12 +512,4 @@ function describe(loaded: LoadedRenderers) {
 function loadavgIntervalMs(): number | undefined {
   const ms = Number(process.env.LXCFS_TS_LOADAVG_INTERVAL_MS);
   return Number.isInteger(ms) && ms >= 100 ? ms : undefined;
-}
-
-function readOrUndefined(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
 }

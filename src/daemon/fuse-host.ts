@@ -13,7 +13,7 @@ import type { Logger } from './logger.js';
 /** Dispatch figures when nothing is mounted: no queue, nothing served. */
 export const NO_DISPATCH: Readonly<Fuse.DispatchStats> = Object.freeze({ queued: 0, flows: 0, served: 0, overtaken: 0 });
 /** Entries the binding's render cache holds at most, each with a namespace descriptor (render-cache.h, RENDER_CACHE_MAX). */
-export const RENDER_CACHE_MAX_ENTRIES = 1024;
+export const RENDER_CACHE_MAX_ENTRIES: number = Fuse.RENDER_CACHE_MAX;
 
 export type OpenResult = { ok: true; content: Buffer } | { ok: false; errno: 'ENOENT' | 'ESRCH' | 'EIO' };
 

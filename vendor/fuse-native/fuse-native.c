@@ -144,6 +144,7 @@ static const uint32_t lock_sh = LOCK_SH;
 static const uint32_t lock_ex = LOCK_EX;
 static const uint32_t lock_nb = LOCK_NB;
 static const uint32_t lock_un = LOCK_UN;
+static const uint32_t render_cache_max = RENDER_CACHE_MAX;
 
 // Data structures
 
@@ -1952,6 +1953,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_stats)
   NAPI_EXPORT_FUNCTION(fuse_native_render_cache_sweep)
+  NAPI_EXPORT_UINT32(render_cache_max)
   NAPI_EXPORT_UINT32(mnt_detach)
   NAPI_EXPORT_FUNCTION(fuse_native_sd_notify)
   NAPI_EXPORT_FUNCTION(fuse_native_flock)

@@ -300,6 +300,8 @@ declare class Fuse {
   static inspectConnectionState(fd: number): Fuse.ConnectionState;
   static renderCache(ttlMs: number): Fuse.RenderCacheStats;
   static renderCacheStats(): Fuse.RenderCacheStats;
+  /** Entries the render cache holds at most, each with an open descriptor of its pid namespace. */
+  static readonly RENDER_CACHE_MAX: number;
   /** Drop expired render-cache entries now (each holds a namespace fd); returns how many remain. */
   static renderCacheSweep(): number;
   static readonly EPERM: number;

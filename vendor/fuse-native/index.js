@@ -375,6 +375,12 @@ class Fuse extends Nanoresource {
     return binding.fuse_native_render_cache_sweep()
   }
 
+  // Entries the render cache holds at most, each with an open descriptor of its pid namespace
+  // (render-cache.h RENDER_CACHE_MAX): what a process must leave free in its descriptor limit for it.
+  static get RENDER_CACHE_MAX () {
+    return binding.render_cache_max
+  }
+
   static renderCacheStats () {
     const [entries, hits, misses] = binding.fuse_native_render_cache_stats()
     return { entries, hits, misses }
