@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerStates } from '../src/context/container-state.js';
 import { createContainer, liveCgroupsMissing, removeCgroup } from './helpers/cgroups.js';
+import { threadStateOf } from '../src/context/tasks.js';
 import { MIN_AGE_MS, SLICE_THREADS, SYNC_THREADS, ThreadCensus } from '../src/context/thread-census.js';
 
 function scratch(t: Test): { root: string; cgroup: string; setState: (tid: number, state: string) => void; reader: CgroupReader } {
@@ -67,10 +68,8 @@ t.test('an expensive census is kept longer: counting stays under 2% of a core', 
   let reads = 0;
   // the clock advances 4 ms per thread read: 5 threads, 20 ms, so the census is kept 50 x 20 = 1000 ms
   // (more than MIN_AGE_MS: the cost, not the floor, decides)
-  const reader = s.reader;
-  const readFile = reader.readFile.bind(reader);
-  reader.readFile = (path: string) => (path.endsWith('/stat') && ((now += 4), reads++), readFile(path));
-  const census = new ThreadCensus(reader, { now: () => now });
+  const stateOf = (path: string) => ((now += 4), reads++, threadStateOf(path));
+  const census = new ThreadCensus(s.reader, { now: () => now, stateOf });
   census.statesOf(s.cgroup, 1);
   const countedAt = now;
   t.equal(reads, 5);
@@ -95,10 +94,9 @@ t.test('a big container: its first reader waits for SYNC_THREADS threads at most
   }
   const deferred: (() => void)[] = [];
   let reads = 0;
-  const readFile = s.reader.readFile.bind(s.reader);
-  s.reader.readFile = (path: string) => (reads++, readFile(path));
+  const stateOf = (path: string) => (reads++, threadStateOf(path));
   let now = 0;
-  const census = new ThreadCensus(s.reader, { now: () => now, defer: (fn) => void deferred.push(fn) });
+  const census = new ThreadCensus(s.reader, { now: () => now, defer: (fn) => void deferred.push(fn), stateOf });
   t.same(census.statesOf(big, 2), { running: SYNC_THREADS, blocked: 0 }, `the first answer counts ${SYNC_THREADS} threads`);
   t.equal(reads, SYNC_THREADS, 'and reads no more while its reader waits');
   let slices = 0;

@@ -284,7 +284,7 @@ export class LoadavgSampler {
   }
 
   private count(c: NonNullable<TickWork['current']>, threads: readonly ThreadRef[]): void {
-    const counts = countThreads(this.reader, threads);
+    const counts = countThreads(threads);
     c.running += counts.running;
     c.active += counts.running + counts.blocked;
     if (counts.newest > c.newest) c.newest = counts.newest;

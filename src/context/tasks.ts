@@ -2,8 +2,7 @@
 // `cgroup.procs` (processes) list only a cgroup's own members, so the subtree is walked. Bounded in depth
 // and count: a container cannot make one request arbitrarily slow.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { parseProcStat, type CgroupReader } from 'node-cgroups-parser';
+import { closeSync, constants, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { threadStateKind } from '../kernel.js';
 
 export const MAX_TASK_DEPTH = 8;
@@ -109,18 +108,51 @@ export interface ThreadCounts {
   newest: number;
 }
 
+/** One thread's stat is a few hundred bytes (comm is at most 15 bytes; the rest are numbers). */
+const STAT_BUFFER = Buffer.allocUnsafe(4096);
+const CLOSE_PAREN = 0x29;
+
 /**
- * R and D threads among `threads`, each read from its own stat (kernel.ts threadStateKind decides); a
- * thread that exited meanwhile counts as neither. Opened and closed each time, not kept: a kept /proc
- * file holds its seq_file buffer (~4.4 KB of kernel memory per descriptor, measured), which for every
+ * The state letter of a thread's stat file (field 3, after the ")" that ends comm, which may itself hold
+ * ")"), undefined when the thread exited meanwhile or the file is not a stat. One open, one read, one
+ * close: a census reads thousands of these, and a short read of a /proc seq_file is its whole content,
+ * so the read that would return end-of-file is skipped. Throws when out of descriptors (EMFILE, ENFILE),
+ * like the daemon's other reads.
+ */
+export function threadStateOf(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') throw new Error(`out of file descriptors (${code}) opening ${path}: raise the daemon's RLIMIT_NOFILE (LimitNOFILE= in its unit)`, { cause: err });
+    return undefined;
+  }
+  let length: number;
+  try {
+    length = readSync(fd, STAT_BUFFER, 0, STAT_BUFFER.length, 0);
+  } catch {
+    return undefined; // ESRCH: exited between open and read
+  } finally {
+    closeSync(fd);
+  }
+  const paren = STAT_BUFFER.lastIndexOf(CLOSE_PAREN, length - 1);
+  if (paren < 0 || paren + 2 >= length || STAT_BUFFER[paren + 1] !== 0x20) return undefined;
+  return String.fromCharCode(STAT_BUFFER[paren + 2]!);
+}
+
+/**
+ * R and D threads among `threads`, each read from its own stat (`stateOf`, threadStateOf by default;
+ * kernel.ts threadStateKind decides); a thread that exited meanwhile counts as neither. Opened and closed each time, not kept: a kept
+ * /proc file holds its seq_file buffer (~4.4 KB of kernel memory per descriptor, measured), which for every
  * thread of a node's containers costs more memory than the open saves time.
  */
-export function countThreads(reader: CgroupReader, threads: readonly ThreadRef[]): ThreadCounts {
+export function countThreads(threads: readonly ThreadRef[], stateOf: (statPath: string) => string | undefined = threadStateOf): ThreadCounts {
   const counts: ThreadCounts = { running: 0, blocked: 0, newest: 0 };
   for (const thread of threads) {
-    const stat = parseProcStat(reader.readFile(thread.stat) ?? '');
-    if (!stat) continue;
-    const kind = threadStateKind(stat.state);
+    const state = stateOf(thread.stat);
+    if (state === undefined) continue;
+    const kind = threadStateKind(state);
     if (kind !== 'other') counts[kind]++;
     if (thread.tid > counts.newest) counts.newest = thread.tid;
   }

@@ -35,6 +35,8 @@ export interface CensusOptions {
   states?: ContainerStates;
   /** run fn soon, after pending I/O (default: setImmediate) */
   defer?: (fn: () => void) => void;
+  /** a thread's state letter from its stat path (default tasks.ts threadStateOf; tests count reads) */
+  stateOf?: (statPath: string) => string | undefined;
 }
 
 export const MIN_AGE_MS = 500;
@@ -52,8 +54,8 @@ interface Census extends ThreadStates {
 }
 
 /** R and D threads among `threads` (tasks.ts countThreads). */
-export function countThreadStates(reader: CgroupReader, threads: readonly ThreadRef[]): ThreadStates {
-  const { running, blocked } = countThreads(reader, threads);
+export function countThreadStates(threads: readonly ThreadRef[], stateOf?: (statPath: string) => string | undefined): ThreadStates {
+  const { running, blocked } = countThreads(threads, stateOf);
   return { running, blocked };
 }
 
@@ -61,18 +63,20 @@ export class ThreadCensus {
   private readonly minAgeMs: number;
   private readonly now: () => number;
   private readonly defer: (fn: () => void) => void;
+  private readonly stateOf: ((statPath: string) => string | undefined) | undefined;
   readonly states: ContainerStates;
 
   constructor(private readonly reader: CgroupReader, options: CensusOptions = {}) {
     this.minAgeMs = options.minAgeMs ?? MIN_AGE_MS;
     this.now = options.now ?? (() => performance.now());
     this.defer = options.defer ?? ((fn) => void setImmediate(fn));
+    this.stateOf = options.stateOf;
     this.states = options.states ?? new ContainerStates({ now: this.now });
   }
 
   /** R and D threads of the cgroup `dir` and its descendants, as last counted (see the top of this file). */
   statesOf(dir: string, version: 1 | 2): ThreadStates {
-    if (this.minAgeMs <= 0) return countThreadStates(this.reader, threadsUnder(dir, version, MAX_COUNTED_THREADS, this.reader.procRoot));
+    if (this.minAgeMs <= 0) return countThreadStates(threadsUnder(dir, version, MAX_COUNTED_THREADS, this.reader.procRoot), this.stateOf);
     const now = this.now();
     const kept = this.states.get(dir, NAME) as Census | undefined;
     const stale = kept !== undefined && now - kept.at >= kept.validMs;
@@ -81,7 +85,7 @@ export class ThreadCensus {
       return { running: kept.running, blocked: kept.blocked };
     }
     const threads = threadsUnder(dir, version, MAX_COUNTED_THREADS, this.reader.procRoot);
-    const counts = countThreadStates(this.reader, threads.slice(0, SYNC_THREADS));
+    const counts = countThreadStates(threads.slice(0, SYNC_THREADS), this.stateOf);
     const end = this.now();
     const census: Census = { ...counts, threads: threads.length, at: end, validMs: Math.max(this.minAgeMs, COST_FACTOR * (end - now)), refreshing: false };
     this.states.set(dir, dir, NAME, census);
@@ -99,7 +103,7 @@ export class ThreadCensus {
     const slice = () => {
       const sliceStart = this.now();
       const end = Math.min(threads.length, index + SLICE_THREADS);
-      const part = countThreadStates(this.reader, threads.slice(index, end));
+      const part = countThreadStates(threads.slice(index, end), this.stateOf);
       counts.running += part.running;
       counts.blocked += part.blocked;
       index = end;

@@ -68,7 +68,7 @@ export function lastPidOf(reader: CgroupReader, newest: number): number {
 export function countContainer(reader: CgroupReader, job: CountJob, exists: (dir: string) => boolean = existsSync): ContainerCount {
   const threads = threadsUnder(job.dir, job.version, MAX_COUNTED_THREADS, reader.procRoot);
   if (threads.length === 0 && !exists(job.dir)) return { gone: true };
-  const counts = countThreads(reader, threads);
+  const counts = countThreads(threads);
   return { gone: false, running: counts.running, active: counts.running + counts.blocked, total: threads.length, lastPid: lastPidOf(reader, counts.newest) };
 }
 
