@@ -7,6 +7,9 @@ export const USER_HZ = 100;
 /** ns per USER_HZ tick */
 export const NS_PER_TICK = 1e9 / USER_HZ;
 
+/** ms per USER_HZ tick (10) */
+export const MS_PER_TICK = 1000 / USER_HZ;
+
 /** kernel/sched/loadavg.c: loads are fixed point with FSHIFT fractional bits */
 export const FSHIFT = 11;
 export const FIXED_1 = 1 << FSHIFT;

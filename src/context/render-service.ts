@@ -8,6 +8,7 @@ import { ContainerStates } from './container-state.js';
 import type { ContainerResolver } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
 import { smokeSources } from './smoke.js';
+import { HostFiles } from './host-files.js';
 import { hostPath, sourcesFor, stateKeyOf, type Services } from './sources.js';
 import { ThreadCensus } from './thread-census.js';
 
@@ -37,6 +38,8 @@ export class RenderService {
   readonly states: ContainerStates;
   /** thread-state counts for /proc/stat, kept across renders and reloads */
   readonly census: ThreadCensus;
+  /** host files shared between renders for one USER_HZ tick (nothing per container) */
+  readonly hostFiles = new HostFiles();
 
   constructor(
     private readonly reader: CgroupReader,
@@ -152,7 +155,7 @@ export class RenderService {
   }
 
   private services(lastState?: () => unknown): Services {
-    const services: Services = { census: this.census };
+    const services: Services = { census: this.census, hostFiles: this.hostFiles };
     if (this.sampler) services.sampler = this.sampler;
     if (lastState) services.lastState = lastState;
     return services;

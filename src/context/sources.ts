@@ -7,6 +7,7 @@ import type { MemoryLimits, MemoryView, Sources } from '../contract.js';
 import type { Container } from './containers.js';
 import type { LoadavgSampler } from './loadavg-sampler.js';
 import { leaderStatPath } from '../kernel.js';
+import type { HostFiles } from './host-files.js';
 import { tasksUnder } from './tasks.js';
 import { ThreadCensus } from './thread-census.js';
 
@@ -14,6 +15,8 @@ import { ThreadCensus } from './thread-census.js';
 export interface Services {
   sampler?: LoadavgSampler;
   census?: ThreadCensus;
+  /** host files shared between renders for one USER_HZ tick (host-files.ts); without it each render reads its own */
+  hostFiles?: HostFiles;
   /** the state this file's previous render returned for this container */
   lastState?: () => unknown;
 }
@@ -42,7 +45,12 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
 
   return {
     container: { initPid: container.initPid, host: container.host },
-    hostFile: (path) => readOnce(hostPath(reader, path), false),
+    hostFile: (path) => {
+      const full = hostPath(reader, path);
+      const shared = services.hostFiles;
+      if (shared && !files.has(full)) files.set(full, shared.get(path, () => reader.readFile(full)));
+      return readOnce(full, false);
+    },
     memory() {
       memory ??= { view: memoryView(reader, container) };
       return memory.view;
