@@ -4,6 +4,7 @@
 import t from 'tap';
 import type { CgroupReader, PidCgroups, ProcStat, ProcStatus } from 'node-cgroups-parser';
 import { ContainerResolver, FORGET_EVERY_MS, pruneInitScope } from '../src/context/containers.js';
+import { MS_PER_TICK } from '../src/kernel.js';
 
 interface Proc {
   ns: number;
@@ -114,10 +115,24 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
   // the caller's namespace, the init's stat (start time), the init's cgroup: nothing else
   t.equal(f.reads, 3, 'a cache hit reads three files');
   t.match(hit.ok && hit.container.initStat, /^201 \(x\) S 200 (0 ){17}61 /, 'the init stat read to revalidate is handed on');
+  clock += MS_PER_TICK;
   f.reads = 0;
   const hinted = r.resolve(203, CT_NS);
   t.equal(f.reads, 2, 'with the namespace known (from the binding), a hit reads two: no readlink');
   t.ok(hinted.ok && hinted.container.initPid === 201 && hinted.container.pidNamespace === CT_NS, 'and resolves the same');
+
+  // The next file of the same reader, within a tick: the init is proven alive again, its cgroups are shared.
+  f.procs.get(201)!.cgroup = '/lxc/c1/moved';
+  clock += MS_PER_TICK - 1;
+  f.reads = 0;
+  const shared = r.resolve(203, CT_NS);
+  t.equal(f.reads, 1, 'within a tick of the last cgroup read: only the init\'s stat is read');
+  t.equal(shared.ok && shared.container.cgroups.unified, '/lxc/c1', 'and the cgroups are those read a moment ago');
+  clock += 1;
+  const later = r.resolve(203, CT_NS);
+  t.equal(later.ok && later.container.cgroups.unified, '/lxc/c1/moved', 'a tick later the init\'s move is seen');
+  f.procs.get(201)!.cgroup = '/lxc/c1/init.scope';
+  clock += MS_PER_TICK;
 
   // The container restarts: init 201 exits, its pid is reused by an unrelated host process, and a new
   // namespace gets a new init.
@@ -143,6 +158,19 @@ t.test('the cache is used, and a recycled init pid is never trusted', async (t) 
   f.procs.set(500, { ns: HOST_NS, nspid: [500], ppid: 1, start: 950, cgroup: '/elsewhere' });
   const orphan = r.resolve(501);
   t.notOk(orphan.ok, 'no init: an error value, not the recycled process\'s cgroup');
+});
+
+t.test('cgroups shared within a tick never outlive the init', async (t) => {
+  const f = table();
+  const clock = 0;
+  const r = new ContainerResolver(f.reader(), 100, { now: () => clock });
+  t.ok(r.resolve(203, CT_NS).ok);
+  await afterReply();
+  t.ok(r.resolve(203, CT_NS).ok, 'a hit: the cgroups are kept for a tick');
+  // Within the same tick the init exits and its pid goes to a host process.
+  f.procs.set(201, { ns: HOST_NS, nspid: [201], ppid: 1, start: 990, cgroup: '/other' });
+  const after = r.resolve(203, CT_NS);
+  t.ok(!after.ok || after.container.cgroups.unified !== '/lxc/c1', 'the kept cgroups of a dead init are not served');
 });
 
 t.test('a burst of new namespaces looks for dead ones once per FORGET_EVERY_MS, not once per miss', async (t) => {

@@ -9,7 +9,7 @@
 // ends in 1 (processes that setns() in from outside have no ancestor there).
 
 import { parseProcStat, type CgroupReader, type PidCgroups } from 'node-cgroups-parser';
-import { leaderStatPath } from '../kernel.js';
+import { leaderStatPath, MS_PER_TICK } from '../kernel.js';
 
 export interface Container {
   /** host pid whose cgroups define the container: the init of the caller's pid namespace, or the caller */
@@ -30,6 +30,9 @@ interface KnownInit {
   /** field 22 of its leader's stat (kernel.ts leaderStatPath): a recycled pid has another start time, so it
    * is never trusted */
   startTime: number;
+  /** its cgroups (init.scope pruned) as last read, and when (ms): shared for one USER_HZ tick (see resolve) */
+  cgroups?: PidCgroups;
+  cgroupsAt?: number;
 }
 
 /** Bound on the ancestor walk; pid namespaces nest at most 32 deep and process trees are shallow. */
@@ -80,24 +83,34 @@ export class ContainerResolver {
     if (ns === undefined) return { ok: false, reason: `caller ${callerTid} has exited` };
 
     const host = ns === this.ownNamespace;
-    let init: { pid: number; stat?: string } = { pid: callerTid };
+    let init: { pid: number; stat?: string | undefined; known?: KnownInit | undefined } = { pid: callerTid };
     if (!host) {
       const found = this.initOf(ns, callerTid);
       if (found === undefined) return { ok: false, reason: `no init found for pid namespace ${ns} of caller ${callerTid}` };
       init = found;
     }
-    const cgroups = this.reader.cgroupsOf(init.pid, !host);
-    if (!cgroups) return { ok: false, reason: `cgroups of pid ${init.pid} are unreadable (exited)` };
-    const container: Container = { initPid: init.pid, pidNamespace: ns, host, cgroups: pruneInitScope(cgroups) };
+    // A container's reader opens several files in a row (top: stat, meminfo, uptime, loadavg); an init just
+    // proven alive (its start time, above) keeps the cgroups read less than a tick ago: a process that
+    // moved meanwhile is seen as a read a moment earlier would have.
+    const known = init.known;
+    const now = known ? this.now() : 0;
+    let cgroups = known?.cgroups !== undefined && now - known.cgroupsAt! < MS_PER_TICK && now >= known.cgroupsAt! ? known.cgroups : undefined;
+    if (!cgroups) {
+      const read = this.reader.cgroupsOf(init.pid, !host);
+      if (!read) return { ok: false, reason: `cgroups of pid ${init.pid} are unreadable (exited)` };
+      cgroups = pruneInitScope(read);
+      if (known) Object.assign(known, { cgroups, cgroupsAt: now });
+    }
+    const container: Container = { initPid: init.pid, pidNamespace: ns, host, cgroups };
     if (init.stat !== undefined) container.initStat = init.stat;
     return { ok: true, container };
   }
 
-  private initOf(ns: number, callerTid: number): { pid: number; stat: string | undefined } | undefined {
+  private initOf(ns: number, callerTid: number): { pid: number; stat: string | undefined; known?: KnownInit } | undefined {
     const known = this.inits.get(ns);
     if (known) {
       const stat = this.statIfStill(known);
-      if (stat !== undefined) return { pid: known.pid, stat };
+      if (stat !== undefined) return { pid: known.pid, stat, known };
     }
     this.inits.delete(ns);
     // A miss means a namespace appeared (or its init was replaced). What only serves later opens (the new
