@@ -5,7 +5,7 @@
 // CPU time when it is read again.
 
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupReader } from 'node-cgroups-parser';
@@ -290,4 +290,26 @@ t.test('the last container gone while the counter counts: prune ends the tick an
   t.notOk(h.sampler.running, 'no tick under way, no timer');
   t.equal(h.armed(), 0);
   t.same(errors, [], 'and no counter failure is reported: nothing failed');
+});
+
+t.test('out of descriptors in a tick\'s slice: the tick ends there, nothing throws or folds, the next tick counts', async (t) => {
+  const h = harness(t, 2, 1, 'R', { threadsPerSlice: 1 });
+  for (const dir of h.dirs) h.sampler.view(dir, 2);
+  h.advance(5000);
+  h.runDue(); // one good tick: both at the kernel's curve after 1 step
+  h.advance(5000);
+  const held: number[] = [];
+  t.teardown(() => held.forEach((fd) => closeSync(fd)));
+  try {
+    for (;;) held.push(openSync('/dev/null', 'r')); // until EMFILE
+  } catch (err) {
+    t.equal((err as NodeJS.ErrnoException).code, 'EMFILE', 'this process\'s descriptors are used up');
+  }
+  t.doesNotThrow(() => h.runDue(), 'the failing slice does not throw out of setImmediate (which would end the daemon)');
+  for (const fd of held.splice(0)) closeSync(fd);
+  t.equal(h.armed(), 1, 'the next tick is armed');
+  h.advance(5000);
+  h.runDue();
+  // Had the failed tick counted nothing as "no thread active", a 0 would have been folded in between.
+  t.same(h.dirs.map((dir) => h.sampler.view(dir, 2).fixed), [kernelCurve(2, 1), kernelCurve(2, 1)], 'two steps of 1 active task: the failed tick folded nothing');
 });

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { CgroupReader } from 'node-cgroups-parser';
 import { ContainerStates } from '../src/context/container-state.js';
 import { createContainer, liveCgroupsMissing, removeCgroup } from './helpers/cgroups.js';
-import { threadStateOf } from '../src/context/tasks.js';
+import { MAX_COUNTED_THREADS, threadStateOf, threadsUnderInPool } from '../src/context/tasks.js';
 import { MIN_AGE_MS, SLICE_THREADS, SYNC_THREADS, ThreadCensus } from '../src/context/thread-census.js';
 
 function scratch(t: Test): { root: string; cgroup: string; setState: (tid: number, state: string) => void; reader: CgroupReader } {
@@ -96,7 +96,10 @@ t.test('a big container: its first reader waits for SYNC_THREADS threads at most
   let reads = 0;
   const stateOf = (path: string) => (reads++, threadStateOf(path));
   let now = 0;
-  const census = new ThreadCensus(s.reader, { now: () => now, defer: (fn) => void deferred.push(fn), stateOf });
+  let listing: Promise<unknown> | undefined;
+  let listings = 0;
+  const listInPool = (dir: string, version: 1 | 2) => (listings++, (listing = threadsUnderInPool(dir, version, MAX_COUNTED_THREADS, join(s.root, 'proc'))));
+  const census = new ThreadCensus(s.reader, { now: () => now, defer: (fn) => void deferred.push(fn), stateOf, listInPool });
   t.same(census.statesOf(big, 2), { running: SYNC_THREADS, blocked: 0 }, `the first answer counts ${SYNC_THREADS} threads`);
   t.equal(reads, SYNC_THREADS, 'and reads no more while its reader waits');
   let slices = 0;
@@ -107,6 +110,7 @@ t.test('a big container: its first reader waits for SYNC_THREADS threads at most
     slices++;
   }
   t.equal(slices, Math.ceil(1000 / SLICE_THREADS));
+  t.equal(listings, 0, 'the first census listed its threads while its reader waited (it needed them)');
   t.same(census.statesOf(big, 2), { running: 1000, blocked: 0 }, 'then all 1000');
   // Later, stale: answered at once with the census before (stale-while-revalidate), counted in slices.
   for (let i = 0; i < 100; i++) writeFileSync(join(s.root, 'proc/20/task', String(1000 + i), 'stat'), `${1000 + i} (busy) S 1 ${'0 '.repeat(17)}100 0\n`);
@@ -114,6 +118,11 @@ t.test('a big container: its first reader waits for SYNC_THREADS threads at most
   now += 10 * MIN_AGE_MS;
   t.same(census.statesOf(big, 2), { running: 1000, blocked: 0 }, 'a big container\'s stale census answers at once');
   t.equal(reads, before, 'without reading a thread while its reader waits');
+  t.equal(listings, 1, 'its threads are listed on the thread pool, not while its reader (or anyone) waits');
+  t.equal(deferred.length, 0, 'counting starts once the listing is back');
+  t.same(census.statesOf(big, 2), { running: 1000, blocked: 0 }, 'a read meanwhile: the kept census, no second listing');
+  t.equal(listings, 1);
+  await listing;
   while (deferred.length > 0) deferred.shift()!();
   t.same(census.statesOf(big, 2), { running: 900, blocked: 0 }, 'and the background count replaces it');
 });
@@ -152,4 +161,39 @@ t.test('a real cgroup tree: threads in a child cgroup are counted (a leaf is rec
     await once(busy, 'exit');
     removeCgroup(app);
   }
+});
+
+t.test('a background count that runs out of descriptors gives up quietly and is tried again later', async (t) => {
+  const s = scratch(t);
+  const big = join(s.root, 'cg/big');
+  mkdirSync(big, { recursive: true });
+  writeFileSync(join(big, 'cgroup.procs'), '20\n');
+  for (let i = 0; i < SYNC_THREADS + 10; i++) {
+    const dir = join(s.root, 'proc/20/task', String(1000 + i));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'stat'), `${1000 + i} (busy) R 1 ${'0 '.repeat(17)}100 0\n`);
+  }
+  const deferred: (() => void)[] = [];
+  let exhausted = false;
+  const stateOf = (path: string) => {
+    if (exhausted) throw new Error('out of file descriptors (EMFILE)');
+    return threadStateOf(path);
+  };
+  let now = 0;
+  let listing: Promise<unknown> | undefined;
+  const listInPool = (dir: string, version: 1 | 2) => (listing = threadsUnderInPool(dir, version, MAX_COUNTED_THREADS, join(s.root, 'proc')));
+  const census = new ThreadCensus(s.reader, { now: () => now, defer: (fn) => void deferred.push(fn), stateOf, listInPool });
+  t.same(census.statesOf(big, 2), { running: SYNC_THREADS, blocked: 0 });
+  exhausted = true;
+  t.doesNotThrow(() => {
+    while (deferred.length > 0) deferred.shift()!();
+  }, 'the slice that fails does not throw out of setImmediate (which would end the daemon)');
+  t.same(census.statesOf(big, 2), { running: SYNC_THREADS, blocked: 0 }, 'the kept census still answers');
+  exhausted = false;
+  now += 100 * MIN_AGE_MS;
+  census.statesOf(big, 2);
+  t.ok(listing, 'a later stale read starts a new background count (the failed one no longer blocks it)');
+  await listing;
+  while (deferred.length > 0) deferred.shift()!();
+  t.same(census.statesOf(big, 2), { running: SYNC_THREADS + 10, blocked: 0 }, 'and it completes');
 });

@@ -219,10 +219,7 @@ export class KeptFiles implements FileSource {
     try {
       return openSync(path, constants.O_RDONLY);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EMFILE' || code === 'ENFILE') {
-        throw new Error(`out of file descriptors (${code}) opening ${path}: raise the daemon's RLIMIT_NOFILE (LimitNOFILE= in its unit)`, { cause: err });
-      }
+      throwIfOutOfDescriptors(err, path);
       return undefined;
     }
   }
@@ -255,5 +252,16 @@ export class KeptFiles implements FileSource {
     } finally {
       closeSync(fd);
     }
+  }
+}
+
+/**
+ * Throws when `err` says the daemon ran out of descriptors (EMFILE, ENFILE) on `path`: an error for the log
+ * that says what to raise, instead of a missing file. Every open of the daemon's context goes through this.
+ */
+export function throwIfOutOfDescriptors(err: unknown, path: string): void {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    throw new Error(`out of file descriptors (${code}) opening ${path}: raise the daemon's RLIMIT_NOFILE (LimitNOFILE= in its unit)`, { cause: err });
   }
 }

@@ -237,10 +237,22 @@ export class LoadavgSampler {
     this.cancelTimer = this.schedule(() => this.tick(), Math.max(0, delayMs));
   }
 
-  /** One slice of the current tick: at most threadsPerSlice thread reads, then yield to other work. */
+  /**
+   * One slice of the current tick: at most threadsPerSlice thread reads, then yield to other work. A slice
+   * that throws (out of descriptors) ends the tick where it is, so the next one tries again: nothing waits
+   * for this work, and a throw from setImmediate would end the daemon.
+   */
   private slice(): void {
     const work = this.work;
     if (!work) return;
+    try {
+      this.sliceOf(work);
+    } catch {
+      this.finish(work);
+    }
+  }
+
+  private sliceOf(work: TickWork): void {
     const start = this.now();
     let budget = this.threadsPerSlice;
     while (budget > 0) {

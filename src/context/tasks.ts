@@ -3,7 +3,9 @@
 // and count: a container cannot make one request arbitrarily slow.
 
 import { closeSync, constants, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { threadStateKind } from '../kernel.js';
+import { throwIfOutOfDescriptors } from './kept-files.js';
 
 export const MAX_TASK_DEPTH = 8;
 
@@ -22,34 +24,101 @@ function listFile(version: 1 | 2, what: 'threads' | 'processes'): string {
   return version === 1 ? 'tasks' : 'cgroup.threads';
 }
 
-/** Thread ids (or with `what: 'processes'`, process ids) of `dir` and its descendants, at most `limit`. */
-export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'threads' | 'processes' = 'threads'): number[] {
+// The walks below are written once, as generators that yield each file-system step they need, and run by
+// one of two drivers: `runNow` does the steps on this thread (a reader waits for the answer), `runInPool`
+// on libuv's thread pool (background work: listing a container of thousands of threads, one readdir of
+// /proc/<pid>/task, takes ~10-16 ms here and must not hold the thread that serves every container).
+
+/** A file-system step of a walk and what the driver answers. */
+type Step =
+  /** a file's text, undefined when it cannot be read (a cgroup removed under us: what we have is the answer) */
+  | { op: 'read'; path: string }
+  /** names of the subdirectories of a cgroup directory ([] when it has none or cannot be listed) */
+  | { op: 'subdirs'; path: string }
+  /** names in a directory, undefined when it cannot be listed */
+  | { op: 'list'; path: string };
+
+type Walk<T> = Generator<Step, T, unknown>;
+
+function* walkTasks(dir: string, version: 1 | 2, limit: number, what: 'threads' | 'processes'): Walk<number[]> {
   const file = listFile(version, what);
   const ids: number[] = [];
-  const walk = (path: string, depth: number): void => {
+  function* walk(path: string, depth: number): Walk<void> {
     if (ids.length >= limit) return;
-    let text: string;
-    try {
-      text = readFileSync(`${path}/${file}`, 'utf8');
-    } catch {
-      return; // removed under us: what we have is the answer
-    }
+    const text = (yield { op: 'read', path: `${path}/${file}` }) as string | undefined;
+    if (text === undefined) return;
     for (const line of text.split('\n')) {
       if (ids.length >= limit) return;
       const id = Number(line);
       if (line !== '' && Number.isInteger(id) && id > 0) ids.push(id);
     }
-    if (depth >= MAX_TASK_DEPTH || !mayHaveSubdirs(path)) return;
-    let entries;
-    try {
-      entries = readdirSync(path, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) if (e.isDirectory()) walk(`${path}/${e.name}`, depth + 1);
-  };
-  walk(dir, 0);
+    if (depth >= MAX_TASK_DEPTH) return;
+    for (const name of (yield { op: 'subdirs', path }) as string[]) yield* walk(`${path}/${name}`, depth + 1);
+  }
+  yield* walk(dir, 0);
   return ids;
+}
+
+function* walkThreads(dir: string, version: 1 | 2, limit: number, procRoot: string): Walk<ThreadRef[]> {
+  const threads: ThreadRef[] = [];
+  for (const pid of yield* walkTasks(dir, version, limit, 'processes')) {
+    if (threads.length >= limit) break;
+    const tids = (yield { op: 'list', path: `${procRoot}/${pid}/task` }) as string[] | undefined;
+    if (tids === undefined) {
+      threads.push({ tid: pid, stat: `${procRoot}/${pid}/stat` });
+      continue;
+    }
+    for (const name of tids) {
+      if (threads.length >= limit) break;
+      const tid = Number(name);
+      if (Number.isInteger(tid) && tid > 0) threads.push({ tid, stat: `${procRoot}/${pid}/task/${name}/stat` });
+    }
+  }
+  return threads;
+}
+
+// A step that fails answers "nothing there" (the cgroup or process went away: what was found is the
+// answer), except running out of descriptors, which throws: counting nothing would look like an idle
+// container (a load average decaying to 0, procs_running 0).
+function stepNow(step: Step): unknown {
+  try {
+    if (step.op === 'read') return readFileSync(step.path, 'utf8');
+    if (step.op === 'list') return readdirSync(step.path);
+    if (!mayHaveSubdirs(step.path)) return [];
+    return readdirSync(step.path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    throwIfOutOfDescriptors(err, step.path);
+    return step.op === 'subdirs' ? [] : undefined;
+  }
+}
+
+async function stepInPool(step: Step): Promise<unknown> {
+  try {
+    if (step.op === 'read') return await readFile(step.path, 'utf8');
+    if (step.op === 'list') return await readdir(step.path);
+    if ((await stat(step.path)).nlink === 2) return [];
+    return (await readdir(step.path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    throwIfOutOfDescriptors(err, step.path);
+    return step.op === 'subdirs' ? [] : undefined;
+  }
+}
+
+function runNow<T>(walk: Walk<T>): T {
+  let next = walk.next();
+  while (!next.done) next = walk.next(stepNow(next.value));
+  return next.value;
+}
+
+async function runInPool<T>(walk: Walk<T>): Promise<T> {
+  let next = walk.next();
+  while (!next.done) next = walk.next(await stepInPool(next.value));
+  return next.value;
+}
+
+/** Thread ids (or with `what: 'processes'`, process ids) of `dir` and its descendants, at most `limit`. */
+export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'threads' | 'processes' = 'threads'): number[] {
+  return runNow(walkTasks(dir, version, limit, what));
 }
 
 /**
@@ -80,23 +149,12 @@ export interface ThreadRef {
  * main thread alone.
  */
 export function threadsUnder(dir: string, version: 1 | 2, limit: number, procRoot = '/proc'): ThreadRef[] {
-  const threads: ThreadRef[] = [];
-  for (const pid of tasksUnder(dir, version, limit, 'processes')) {
-    if (threads.length >= limit) break;
-    let tids: string[];
-    try {
-      tids = readdirSync(`${procRoot}/${pid}/task`);
-    } catch {
-      threads.push({ tid: pid, stat: `${procRoot}/${pid}/stat` });
-      continue;
-    }
-    for (const name of tids) {
-      if (threads.length >= limit) break;
-      const tid = Number(name);
-      if (Number.isInteger(tid) && tid > 0) threads.push({ tid, stat: `${procRoot}/${pid}/task/${name}/stat` });
-    }
-  }
-  return threads;
+  return runNow(walkThreads(dir, version, limit, procRoot));
+}
+
+/** threadsUnder with every step on libuv's thread pool: for background counts (see the top of the walks). */
+export function threadsUnderInPool(dir: string, version: 1 | 2, limit: number, procRoot = '/proc'): Promise<ThreadRef[]> {
+  return runInPool(walkThreads(dir, version, limit, procRoot));
 }
 
 export interface ThreadCounts {
@@ -108,7 +166,7 @@ export interface ThreadCounts {
   newest: number;
 }
 
-/** One thread's stat is a few hundred bytes (comm is at most 15 bytes; the rest are numbers). */
+/** One thread's stat is a few hundred bytes (comm is at most 64 bytes, for kernel workers; the rest are numbers). */
 const STAT_BUFFER = Buffer.allocUnsafe(4096);
 const CLOSE_PAREN = 0x29;
 
@@ -124,8 +182,7 @@ export function threadStateOf(path: string): string | undefined {
   try {
     fd = openSync(path, constants.O_RDONLY);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EMFILE' || code === 'ENFILE') throw new Error(`out of file descriptors (${code}) opening ${path}: raise the daemon's RLIMIT_NOFILE (LimitNOFILE= in its unit)`, { cause: err });
+    throwIfOutOfDescriptors(err, path);
     return undefined;
   }
   let length: number;
@@ -143,9 +200,10 @@ export function threadStateOf(path: string): string | undefined {
 
 /**
  * R and D threads among `threads`, each read from its own stat (`stateOf`, threadStateOf by default;
- * kernel.ts threadStateKind decides); a thread that exited meanwhile counts as neither. Opened and closed each time, not kept: a kept
- * /proc file holds its seq_file buffer (~4.4 KB of kernel memory per descriptor, measured), which for every
- * thread of a node's containers costs more memory than the open saves time.
+ * kernel.ts threadStateKind decides); a thread that exited meanwhile counts as neither. Opened and closed
+ * each time, not kept: a kept /proc file holds its seq_file buffer (~4.4 KB of kernel memory per
+ * descriptor, measured), which for every thread of a node's containers costs more memory than the open
+ * saves time. Throws when out of descriptors.
  */
 export function countThreads(threads: readonly ThreadRef[], stateOf: (statPath: string) => string | undefined = threadStateOf): ThreadCounts {
   const counts: ThreadCounts = { running: 0, blocked: 0, newest: 0 };

@@ -8,7 +8,9 @@
 //   size or its readers do;
 // - a container of at most SYNC_THREADS threads is counted while its reader waits (a few ms at most), so
 //   its figures are never older than the reuse period;
-// - a bigger one's old census is answered at once and counted again in the background, in slices of at
+// - a bigger one's old census is answered at once and counted again in the background: its threads listed
+//   on libuv's thread pool (one readdir of a process's thousands of task entries would hold the serving
+//   thread for 10-16 ms), then read in slices of at
 //   most SLICE_THREADS thread reads run from setImmediate (stale-while-revalidate): a read of a container
 //   with thousands of threads never waits for its count, nor does anyone else's. Its figures are then
 //   those of the census before, however long ago that was: one read behind. Its first census counts
@@ -23,7 +25,7 @@
 import type { CgroupReader } from 'node-cgroups-parser';
 import type { ThreadStates } from '../contract.js';
 import { ContainerStates } from './container-state.js';
-import { countThreads, MAX_COUNTED_THREADS, SLICE_THREADS, SYNC_THREADS, threadsUnder, type ThreadRef } from './tasks.js';
+import { countThreads, MAX_COUNTED_THREADS, SLICE_THREADS, SYNC_THREADS, threadsUnder, threadsUnderInPool, type ThreadRef } from './tasks.js';
 
 export { SLICE_THREADS, SYNC_THREADS };
 
@@ -37,6 +39,8 @@ export interface CensusOptions {
   defer?: (fn: () => void) => void;
   /** a thread's state letter from its stat path (default tasks.ts threadStateOf; tests count reads) */
   stateOf?: (statPath: string) => string | undefined;
+  /** a big container's threads listed for a background count (default tasks.ts threadsUnderInPool) */
+  listInPool?: (dir: string, version: 1 | 2) => Promise<ThreadRef[]>;
 }
 
 export const MIN_AGE_MS = 500;
@@ -64,6 +68,7 @@ export class ThreadCensus {
   private readonly now: () => number;
   private readonly defer: (fn: () => void) => void;
   private readonly stateOf: ((statPath: string) => string | undefined) | undefined;
+  private readonly listInPool: (dir: string, version: 1 | 2) => Promise<ThreadRef[]>;
   readonly states: ContainerStates;
 
   constructor(private readonly reader: CgroupReader, options: CensusOptions = {}) {
@@ -71,6 +76,7 @@ export class ThreadCensus {
     this.now = options.now ?? (() => performance.now());
     this.defer = options.defer ?? ((fn) => void setImmediate(fn));
     this.stateOf = options.stateOf;
+    this.listInPool = options.listInPool ?? ((dir, version) => threadsUnderInPool(dir, version, MAX_COUNTED_THREADS, reader.procRoot));
     this.states = options.states ?? new ContainerStates({ now: this.now });
   }
 
@@ -93,17 +99,37 @@ export class ThreadCensus {
     return counts;
   }
 
-  /** Count `dir` again in slices; the kept census answers meanwhile and is replaced at the end. */
+  /**
+   * Count `dir` again in slices; the kept census answers meanwhile and is replaced at the end. Its threads
+   * are listed on libuv's thread pool unless `listed` (a first census listed them while its reader waited).
+   */
   private refresh(dir: string, version: 1 | 2, census: Census, listed?: ThreadRef[]): void {
     census.refreshing = true;
+    if (listed) return this.countInSlices(dir, census, listed);
+    this.listInPool(dir, version).then(
+      (threads) => this.countInSlices(dir, census, threads),
+      () => {
+        census.refreshing = false; // (the listing swallows file errors; try again at the next read)
+      },
+    );
+  }
+
+  private countInSlices(dir: string, census: Census, threads: readonly ThreadRef[]): void {
     let spent = 0; // ms the slices held the thread, for the reuse period
-    const threads = listed ?? threadsUnder(dir, version, MAX_COUNTED_THREADS, this.reader.procRoot);
     const counts: ThreadStates = { running: 0, blocked: 0 };
     let index = 0;
     const slice = () => {
       const sliceStart = this.now();
       const end = Math.min(threads.length, index + SLICE_THREADS);
-      const part = countThreadStates(threads.slice(index, end), this.stateOf);
+      let part: ThreadStates;
+      try {
+        part = countThreadStates(threads.slice(index, end), this.stateOf);
+      } catch {
+        // Out of descriptors: a throw here would end the daemon (no reader waits for this work). The kept
+        // census answers until a later read tries again.
+        census.refreshing = false;
+        return;
+      }
       counts.running += part.running;
       counts.blocked += part.blocked;
       index = end;
