@@ -8,20 +8,21 @@ import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CgroupReader, type FileSource } from 'node-cgroups-parser';
 import { ContainerResolver } from '../src/context/containers.js';
-import { HostFiles, SHARE_MS } from '../src/context/host-files.js';
+import { HostFiles } from '../src/context/host-files.js';
+import { MS_PER_TICK } from '../src/kernel.js';
 import { sourcesFor } from '../src/context/sources.js';
 import { files as rendererFiles } from '../src/renderers/index.js';
 import { outputText } from '../src/contract.js';
 import { fx, OPTS, variant } from './helpers/fixture-trees.js';
 
 t.test('one read per host file per tick, a new read after it', async (t) => {
-  t.equal(SHARE_MS, 10, 'one tick of USER_HZ = 100');
+  t.equal(MS_PER_TICK, 10, 'one tick of USER_HZ = 100');
   let now = 1000;
   const files = new HostFiles({ now: () => now });
   let reads = 0;
   const read = () => `text ${++reads}`;
   t.equal(files.get('/proc/stat', read), 'text 1');
-  now += SHARE_MS - 0.5;
+  now += MS_PER_TICK - 0.5;
   t.equal(files.get('/proc/stat', read), 'text 1', 'within the tick: served again');
   t.equal(files.get('/proc/meminfo', read), 'text 2', 'another file is its own entry');
   now += 0.5;
@@ -83,9 +84,9 @@ t.test('two containers in one tick: host /proc/stat read once; a tick later, the
   const original = ctxt(first);
   t.ok(original, 'the host line is passed through');
   writeFileSync(hostStat, plain.readFile(hostStat)!.replace(/^ctxt \d+$/m, 'ctxt 999999999'));
-  now += SHARE_MS / 2;
+  now += MS_PER_TICK / 2;
   t.equal(ctxt(renderFor(202)), original, 'half a tick later: the shared copy');
-  now += SHARE_MS / 2;
+  now += MS_PER_TICK / 2;
   t.equal(ctxt(renderFor(202)), '999999999', 'a tick after the read: the host file is read again');
   t.equal(reads.get(hostStat), 2);
 });

@@ -31,8 +31,7 @@ interface KnownInit {
    * is never trusted */
   startTime: number;
   /** its cgroups (init.scope pruned) as last read, and when (ms): shared for one USER_HZ tick (see resolve) */
-  cgroups?: PidCgroups;
-  cgroupsAt?: number;
+  cgroups?: { value: PidCgroups; at: number };
 }
 
 /** Bound on the ancestor walk; pid namespaces nest at most 32 deep and process trees are shallow. */
@@ -94,12 +93,13 @@ export class ContainerResolver {
     // moved meanwhile is seen as a read a moment earlier would have.
     const known = init.known;
     const now = known ? this.now() : 0;
-    let cgroups = known?.cgroups !== undefined && now - known.cgroupsAt! < MS_PER_TICK && now >= known.cgroupsAt! ? known.cgroups : undefined;
+    const shared = known?.cgroups;
+    let cgroups = shared && now - shared.at < MS_PER_TICK && now >= shared.at ? shared.value : undefined;
     if (!cgroups) {
       const read = this.reader.cgroupsOf(init.pid, !host);
       if (!read) return { ok: false, reason: `cgroups of pid ${init.pid} are unreadable (exited)` };
       cgroups = pruneInitScope(read);
-      if (known) Object.assign(known, { cgroups, cgroupsAt: now });
+      if (known) known.cgroups = { value: cgroups, at: now };
     }
     const container: Container = { initPid: init.pid, pidNamespace: ns, host, cgroups };
     if (init.stat !== undefined) container.initStat = init.stat;
