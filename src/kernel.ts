@@ -10,6 +10,11 @@ export const NS_PER_TICK = 1e9 / USER_HZ;
 /** ms per USER_HZ tick (10) */
 export const MS_PER_TICK = 1000 / USER_HZ;
 
+/** Whether `nowMs` is less than one USER_HZ tick after `atMs` (and not before it): what may be served again. */
+export function withinTick(atMs: number, nowMs: number): boolean {
+  return nowMs >= atMs && nowMs - atMs < MS_PER_TICK;
+}
+
 /** kernel/sched/loadavg.c: loads are fixed point with FSHIFT fractional bits */
 export const FSHIFT = 11;
 export const FIXED_1 = 1 << FSHIFT;

@@ -9,7 +9,7 @@
 // ends in 1 (processes that setns() in from outside have no ancestor there).
 
 import { parseProcStat, type CgroupReader, type PidCgroups } from 'node-cgroups-parser';
-import { leaderStatPath, MS_PER_TICK } from '../kernel.js';
+import { leaderStatPath, withinTick } from '../kernel.js';
 
 export interface Container {
   /** host pid whose cgroups define the container: the init of the caller's pid namespace, or the caller */
@@ -94,7 +94,7 @@ export class ContainerResolver {
     const known = init.known;
     const now = known ? this.now() : 0;
     const shared = known?.cgroups;
-    let cgroups = shared && now - shared.at < MS_PER_TICK && now >= shared.at ? shared.value : undefined;
+    let cgroups = shared && withinTick(shared.at, now) ? shared.value : undefined;
     if (!cgroups) {
       const read = this.reader.cgroupsOf(init.pid, !host);
       if (!read) return { ok: false, reason: `cgroups of pid ${init.pid} are unreadable (exited)` };

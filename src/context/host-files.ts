@@ -10,7 +10,7 @@
 // files are never shared, so the keys are the renderers' fixed list of host paths and nothing here is per
 // container.
 
-import { MS_PER_TICK } from '../kernel.js';
+import { withinTick } from '../kernel.js';
 
 /** /proc/<pid>/... (and /proc/self, /proc/thread-self): a process's own file, never shared. */
 const PER_PROCESS = /^\/proc\/(?:\d+|self|thread-self)(?:\/|$)/;
@@ -39,7 +39,7 @@ export class HostFiles {
     if (PER_PROCESS.test(path)) return read();
     const now = this.now();
     const kept = this.shared.get(path);
-    if (kept && now - kept.at < MS_PER_TICK && now >= kept.at) return kept.text;
+    if (kept && withinTick(kept.at, now)) return kept.text;
     const text = read();
     if (text === undefined) this.shared.delete(path);
     else this.shared.set(path, { text, at: now });

@@ -25,10 +25,11 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
   const files = new Map<string, string | undefined>();
   // Resolving the container may have read the init's stat already (uptime needs its start time).
   if (container.initStat !== undefined) files.set(hostPath(reader, leaderStatPath(container.initPid)), container.initStat);
-  /** Each file read once per render: cgroup files through a kept fd, host files as the reader decides
-   * (the host's own /proc files are pinned open by the daemon, per-pid ones are not). */
-  const readOnce = (path: string, keep: boolean): string | undefined => {
-    if (!files.has(path)) files.set(path, keep ? reader.readKept(path) : reader.readFile(path));
+  /** Each file read once per render: cgroup files through a kept fd (readOnce), host files as the reader
+   * decides (the host's own /proc files are pinned open by the daemon, per-pid ones are not) and through
+   * the shared copies when the daemon gives them (hostFile below). */
+  const readOnce = (path: string): string | undefined => {
+    if (!files.has(path)) files.set(path, reader.readKept(path));
     return files.get(path);
   };
   const chains = new Map<string, CgroupDir[]>();
@@ -47,9 +48,8 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
     container: { initPid: container.initPid, host: container.host },
     hostFile: (path) => {
       const full = hostPath(reader, path);
-      const shared = services.hostFiles;
-      if (shared && !files.has(full)) files.set(full, shared.get(path, () => reader.readFile(full)));
-      return readOnce(full, false);
+      if (!files.has(full)) files.set(full, services.hostFiles ? services.hostFiles.get(path, () => reader.readFile(full)) : reader.readFile(full));
+      return files.get(full);
     },
     memory() {
       memory ??= { view: memoryView(reader, container) };
@@ -57,7 +57,7 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
     },
     cgroupFile(controller, name, level = 0) {
       const dir = chainOf(controller)[level];
-      return dir && !name.includes('/') ? readOnce(`${dir.dir}/${name}`, true) : undefined;
+      return dir && !name.includes('/') ? readOnce(`${dir.dir}/${name}`) : undefined;
     },
     cgroupVersion: (controller) => chainOf(controller)[0]?.version,
     cgroupDepth: (controller) => Math.max(0, chainOf(controller).length - 1),
@@ -79,9 +79,9 @@ export function sourcesFor(reader: CgroupReader, container: Container, services:
       if (!dir) return undefined;
       // The cgroup's CPU time lets the sampler catch up ticks missed while nobody read this container.
       const cpuacct = chainOf('cpuacct')[0];
-      const usage = cpuacct?.version === 1 ? Number(readOnce(`${cpuacct.dir}/cpuacct.usage`, true)?.trim()) : undefined;
+      const usage = cpuacct?.version === 1 ? Number(readOnce(`${cpuacct.dir}/cpuacct.usage`)?.trim()) : undefined;
       const unified = chainOf('unified')[0];
-      const usec = usage === undefined && unified ? parseFlatKeyed(readOnce(`${unified.dir}/cpu.stat`, true) ?? '').get('usage_usec') : undefined;
+      const usec = usage === undefined && unified ? parseFlatKeyed(readOnce(`${unified.dir}/cpu.stat`) ?? '').get('usage_usec') : undefined;
       const usageNs = usage !== undefined && Number.isFinite(usage) ? usage : usec !== undefined ? usec * 1000 : undefined;
       return services.sampler.view(dir.dir, dir.version, usageNs);
     },

@@ -96,7 +96,8 @@ async function stepInPool(step: Step): Promise<unknown> {
   try {
     if (step.op === 'read') return await readFile(step.path, 'utf8');
     if (step.op === 'list') return await readdir(step.path);
-    if ((await stat(step.path)).nlink === 2) return [];
+    const links = await stat(step.path).then((st) => st.nlink, () => undefined);
+    if (links !== undefined && isLeafByLinks(links)) return [];
     return (await readdir(step.path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
   } catch (err) {
     throwIfOutOfDescriptors(err, step.path);
@@ -122,14 +123,18 @@ export function tasksUnder(dir: string, version: 1 | 2, limit: number, what: 'th
 }
 
 /**
- * False when `dir` certainly has no subdirectory: a directory's link count is 2 plus its subdirectories on
- * cgroupfs (kernfs sets it from the node's subdir count) as on ext4 and tmpfs, so 2 means none, and a
- * stat costs a fraction of listing a cgroup directory's few dozen control files. Any other count
- * (btrfs directories report 1) or a failed stat means: list it.
+ * True when a directory with `links` links certainly has no subdirectory: a directory's link count is 2
+ * plus its subdirectories on cgroupfs (kernfs sets it from the node's subdir count) as on ext4 and tmpfs,
+ * so 2 means none, and a stat costs a fraction of listing a cgroup directory's few dozen control files.
+ * Any other count (btrfs directories report 1), or a failed stat, means: list it.
  */
+function isLeafByLinks(links: number): boolean {
+  return links === 2;
+}
+
 function mayHaveSubdirs(dir: string): boolean {
   try {
-    return statSync(dir).nlink !== 2;
+    return !isLeafByLinks(statSync(dir).nlink);
   } catch {
     return true;
   }

@@ -109,7 +109,7 @@ export class ThreadCensus {
     this.listInPool(dir, version).then(
       (threads) => this.countInSlices(dir, census, threads),
       () => {
-        census.refreshing = false; // (the listing swallows file errors; try again at the next read)
+        census.refreshing = false; // out of descriptors (the listing's only throw): a later read tries again
       },
     );
   }
