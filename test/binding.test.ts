@@ -304,6 +304,63 @@ t.test('fair hand-off: a request from a namespace that took less of the main thr
   t.equal(stats.queued, 0, 'nothing left waiting');
 });
 
+t.test('a new FUSE worker gets its state between two queued requests, not after the whole batch', async (t) => {
+  // A FUSE worker libfuse starts under load asks the main thread for its state while it already holds a request
+  // from the kernel. The dispatcher serves the queued requests in batches (as many as were queued when it
+  // woke); the state used to be made only between batches, so under overload, when a batch is hundreds of
+  // renders, that request waited one batch per new worker before it (reads waited up to 38 s in the N = 1000
+  // fleet). Here: a batch of two queued opens, /hold then /after-hold; /hold answers once a new worker asks
+  // for its state; /after-hold notes how many states the main thread had made by then.
+  const { mnt, start } = fixture(t);
+  await start({ args: ['--timeouts', '--still-fair-queue', '--barrier', '8'] });
+  const dir = dirname(mnt);
+  const names = ['gate', 'hold', 'after-hold', 'holdlog', 'mark-new', 'barrier'].map((n) => join(mnt, n));
+  t.equal(run('stat', names).code, 0, 'every name looked up (cached for 60 s: the opens below are OPENs only)');
+  // 8 workers with a state each, idle afterwards (libfuse keeps up to 10 idle ones), so that the three
+  // requests queued below find theirs without the main thread, which the gate holds.
+  const burst = (n: number) => `import sys,threading\nts=[threading.Thread(target=lambda: open(sys.argv[1]).read()) for _ in range(${n})]\nfor th in ts: th.start()\nfor th in ts: th.join()\nprint("done")`;
+  t.equal(run('python3', ['-c', burst(8), join(mnt, 'barrier')]).code, 0, '8 FUSE threads served at once');
+  const procs: ChildProcess[] = [];
+  const exits: Promise<unknown>[] = [];
+  const spawnCat = (file: string): { out: () => string; exited: Promise<unknown> } => {
+    const p = spawn('cat', [join(mnt, file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => p.on('exit', resolve));
+    procs.push(p);
+    exits.push(exited);
+    return { out: () => out, exited };
+  };
+  t.teardown(async () => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    await Promise.all(exits);
+  });
+  const queued = () => (existsSync(join(dir, 'gate-status')) ? Number(readFileSync(join(dir, 'gate-status'), 'utf8').trim()) : -1);
+
+  const gate = spawnCat('gate');
+  await until('the gate to hold the main thread', () => queued() === 0);
+  const held = spawnCat('hold');
+  await until('/hold to wait', () => queued() === 1);
+  const after = spawnCat('after-hold');
+  await gate.exited;
+  t.equal(gate.out(), 'queued 2\n', 'the gate let go with /hold and /after-hold queued: the next batch is those two');
+  await until('/hold to hold the main thread', () => existsSync(join(dir, 'hold-status')));
+  // More concurrent opens than idle workers with a state: libfuse starts new workers, which ask for theirs.
+  const readers = spawn('python3', ['-c', burst(12), join(mnt, 'mark-new')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let readersOut = '';
+  readers.stdout!.on('data', (d) => (readersOut += d));
+  procs.push(readers);
+  const readersExited = new Promise((resolve) => readers.on('exit', resolve));
+  exits.push(readersExited);
+  await Promise.all([held.exited, after.exited, readersExited]);
+  t.equal(held.out(), 'held\n', '/hold saw a new worker ask for its state');
+  t.equal(after.out(), 'after\n', '/after-hold answered');
+  t.equal(readersOut, 'done\n', 'the 12 concurrent opens were answered');
+  const [atHold, atAfter] = run('cat', [join(mnt, 'holdlog')]).stdout.trim().split(' ').map(Number);
+  t.ok(Number.isInteger(atHold) && Number.isInteger(atAfter), `both noted (${atHold}, ${atAfter})`);
+  t.ok(atAfter! > atHold!, `the waiting worker's state was made between /hold and /after-hold (${atHold} -> ${atAfter})`);
+});
+
 t.test('after unmount the mount serves what is still open, then the native state is released', async (t) => {
   const { mnt, start } = fixture(t);
   const fs = await start({ args: ['--linger'] });

@@ -10,7 +10,7 @@
 //   /failing native content at open; every rewind fails with EIO
 //   /handle-neg, /handle-min, /handle-max   open answers the handle -1, -2^31, 2^32-1; reads (through JS)
 //            return "fd=<the handle read got>"; release prints "release <path> fd=<handle>"
-//   /barrier open waits until 16 opens of it are waiting, then answers them all ("released"): 16 FUSE
+//   /barrier open waits until 16 (--barrier N: N) opens of it are waiting, then answers them all ("released"): that many FUSE
 //            worker threads are busy at once, so libfuse starts more and retires some afterwards
 //   /threads fuse.threadStats() as JSON (the per-thread state of the binding)
 //   /heavy   open spins for 50 ms of this thread's time before answering "heavy": the caller's pid namespace
@@ -20,7 +20,11 @@
 //            count; "timeout" after 20 s: a hang guard)
 //   /mark-*  open appends the name (after "mark-") to the marks log; /marks returns the log and
 //            fuse.dispatchStats() as "<names> <JSON>"
-// Usage: node echo-fs.cjs MOUNTPOINT [--no-force] [--linger] [--timeouts] [--still-fair-queue]
+//   /hold    open writes "holding" to <dir of MOUNTPOINT>/hold-status, then spins until a new FUSE worker
+//            waits for the main thread to make its state (fuse.threadStats().asking; 20 s hang guard), and
+//            notes threadStats().made as it answers; /after-hold notes threadStats().made at its open;
+//            /holdlog returns "<made at /hold's end> <made at /after-hold>" ("timeout" if the guard fired)
+// Usage: node echo-fs.cjs MOUNTPOINT [--no-force] [--linger] [--timeouts] [--still-fair-queue] [--barrier N]
 // (--timeouts: entry and attr timeouts of 60 s instead of 0, so that an open reaches JS as OPEN alone;
 // --still-fair-queue: the fair queue's half-life and longest wait set to 10 minutes, so that what a test
 // charged a namespace stays and nothing ages to the front while the test's steps take their time)
@@ -40,9 +44,10 @@ const big = Buffer.from(Array.from({ length: 10000 }, (_, i) => `line ${String(i
 const handles = new Map()
 let next = 1
 
-const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing', '/handle-neg', '/handle-min', '/handle-max', '/barrier', '/threads', '/heavy', '/gate', '/marks', '/mark-light', '/mark-heavy', '/pidns'])
+const FILES = new Set(['/whoami', '/statme', '/big', '/native', '/gen', '/failing', '/handle-neg', '/handle-min', '/handle-max', '/barrier', '/threads', '/heavy', '/gate', '/marks', '/mark-light', '/mark-heavy', '/mark-new', '/pidns', '/hold', '/after-hold', '/holdlog'])
 const HANDLES = { '/handle-neg': -1, '/handle-min': -(2 ** 31), '/handle-max': 2 ** 32 - 1 }
-const BARRIER = 16
+const barrierAt = process.argv.indexOf('--barrier')
+const BARRIER = barrierAt > 0 ? Number(process.argv[barrierAt + 1]) : 16
 let waiting = []
 let generation = 0
 const genContent = (how) => {
@@ -54,6 +59,19 @@ const marks = []
 const spinFor = (ms) => {
   const end = process.hrtime.bigint() + BigInt(ms) * 1000000n
   while (process.hrtime.bigint() < end) {} // eslint-disable-line no-empty
+}
+const holdLog = { held: 'none', after: 'none' }
+function hold () {
+  fs.writeFileSync(path.join(path.dirname(mnt), 'hold-status'), 'holding\n')
+  const deadline = Date.now() + 20000
+  while (!fuse.threadStats().asking) {
+    if (Date.now() > deadline) {
+      holdLog.held = 'timeout'
+      return 'timeout\n'
+    }
+  }
+  holdLog.held = String(fuse.threadStats().made)
+  return 'held\n'
 }
 function gate () {
   const status = path.join(path.dirname(mnt), 'gate-status')
@@ -90,6 +108,12 @@ const ops = {
       return cb(0, 0, Buffer.from('heavy\n'))
     }
     if (p === '/gate') return cb(0, 0, Buffer.from(gate()))
+    if (p === '/hold') return cb(0, 0, Buffer.from(hold()))
+    if (p === '/after-hold') {
+      holdLog.after = String(fuse.threadStats().made)
+      return cb(0, 0, Buffer.from('after\n'))
+    }
+    if (p === '/holdlog') return cb(0, 0, Buffer.from(`${holdLog.held} ${holdLog.after}\n`))
     if (p === '/pidns') return cb(0, 0, Buffer.from(`${caller.pidNs}\n`))
     if (p === '/marks') return cb(0, 0, Buffer.from(`${marks.join(',')} ${JSON.stringify(fuse.dispatchStats())}\n`))
     if (p.startsWith('/mark-')) {

@@ -142,8 +142,15 @@ fair_queue_item_t *fair_queue_pop (fair_queue_t *q, uint64_t now, uint64_t *key_
   // 1 and 2 the oldest (the list is in arrival order, so the first seen), within 3 strictly less recent
   // time, then the oldest.
   // An unaccounted item counts as a key with no time. Each waiting item is a FUSE thread blocked on it, so
-  // the list is as long as the busy threads, not the fleet.
-  for (fair_queue_item_t *it = q->head; it != NULL; prev = it, it = it->next) {
+  // the list is as long as the busy threads, not the fleet: under overload, a thousand. The head is the
+  // oldest item, so when it has waited max_wait it is the one to serve, without the scan (and its decay of
+  // every waiting key): past saturation, where every pop is such a one, a pop costs O(1), not O(queued).
+  fair_queue_item_t *first = q->head;
+  if (first != NULL && now >= first->queued_at && now - first->queued_at >= q->max_wait_ns) {
+    best = first;
+    best_class = 0;
+  }
+  for (fair_queue_item_t *it = best == NULL ? q->head : NULL; it != NULL; prev = it, it = it->next) {
     double recent = 0, urgent_recent = 0;
     if (it->flow != NULL) {
       decay(q, it->flow, now);

@@ -186,6 +186,7 @@ typedef struct {
   uv_sem_t sem;      // posted when they are ready
   atomic_int locals_wanted;
   fuse_thread_locals_t *new_locals;
+  double locals_made; // main thread: locals made for new workers by serve_locals_wanted (threadStats().made)
 
   // lxcfs-ts: thread locals of exited workers, reused by new ones (PATCHES.md 2); idle once the FUSE thread
   // has finished and every worker gave its locals back.
@@ -273,6 +274,7 @@ static void capture_caller (fuse_thread_locals_t *l) {
 }
 
 static uint64_t monotonic_ns (void);
+static void serve_locals_wanted (fuse_thread_t *ft);
 static uint64_t pid_ns_of (int32_t tid, int *fd_out);
 
 // lxcfs-ts (PATCHES.md 20): requests that go before others in the fair hand-off: the lookups and directory
@@ -1143,12 +1145,17 @@ static void fuse_native_dispatch_one (fuse_thread_locals_t *l) {
 // lxcfs-ts (PATCHES.md 20): serves the queued requests, fairest first, each charged to its namespace with the
 // main-thread time it took (JS's synchronous part: lxcfs-ts renders synchronously). At most as many as were
 // queued on entry, so timers, signals and I/O get their turn between batches; the rest wake us again.
+// Between two requests it also makes the locals a new worker thread may be waiting for: that thread already
+// holds a request the kernel gave it, and under load a batch lasts as long as the queue (hundreds of
+// renders), so waiting for the next loop iteration (ft_async) made that request wait one batch per worker
+// started before it, seconds to tens of seconds while libfuse adds workers.
 static void fuse_native_dispatch (uv_async_t* handle) {
   fuse_thread_t *ft = (fuse_thread_t *) handle->data;
   fair_queue_stats_t st;
   fair_queue_stats(&(ft->fq), &st);
   uint32_t budget = st.queued > 0 ? st.queued : 1;
   for (uint32_t i = 0; i < budget; i++) {
+    serve_locals_wanted(ft);
     uint64_t key = 0;
     uint64_t start = monotonic_ns();
     fair_queue_item_t *item = fair_queue_pop(&(ft->fq), start, &key);
@@ -1304,12 +1311,18 @@ static void ft_report_resume_error (fuse_thread_t *ft) {
   napi_close_handle_scope(env, scope);
 }
 
-static void ft_async (uv_async_t* handle) {
-  fuse_thread_t *ft = (fuse_thread_t *) handle->data;
+// Main thread: makes the locals a new worker thread waits for (get_thread_locals), if one does.
+static void serve_locals_wanted (fuse_thread_t *ft) {
   if (atomic_exchange(&(ft->locals_wanted), 0)) {
     ft->new_locals = locals_new(ft);
+    if (ft->new_locals != NULL) ft->locals_made++;
     uv_sem_post(&(ft->sem));
   }
+}
+
+static void ft_async (uv_async_t* handle) {
+  fuse_thread_t *ft = (fuse_thread_t *) handle->data;
+  serve_locals_wanted(ft);
   ft_report_resume_error(ft);
   ft_maybe_teardown(ft);
 }
@@ -1708,7 +1721,8 @@ NAPI_METHOD(fuse_native_unmount) {
 }
 
 // threadStats(handle): [locals made, threads served, reused, given back, peak in use, in use, finished,
-// torn down] (see index.d.ts).
+// torn down, a worker waits for the main thread to make its locals (0/1), locals the main thread made]
+// (see index.d.ts).
 NAPI_METHOD(fuse_native_thread_stats) {
   NAPI_ARGV(1)
   void *data = NULL;
@@ -1719,10 +1733,11 @@ NAPI_METHOD(fuse_native_thread_stats) {
   fuse_thread_t *ft = (fuse_thread_t *) data;
   locals_pool_stats_t s;
   locals_pool_stats(&(ft->pool), &s);
-  const double values[8] = { s.created, (double) s.threads, (double) s.reused, (double) s.returned, s.peak, s.in_use, s.closed, ft->torn_down };
+  const double values[10] = { s.created, (double) s.threads, (double) s.reused, (double) s.returned, s.peak, s.in_use, s.closed, ft->torn_down,
+                               atomic_load(&(ft->locals_wanted)), ft->locals_made };
   napi_value result;
-  napi_create_array_with_length(env, 8, &result);
-  for (uint32_t i = 0; i < 8; i++) {
+  napi_create_array_with_length(env, 10, &result);
+  for (uint32_t i = 0; i < 10; i++) {
     napi_value v;
     napi_create_double(env, values[i], &v);
     napi_set_element(env, result, i, v);

@@ -232,6 +232,10 @@ declare namespace Fuse {
     finished: boolean;
     /** the native state was released: FUSE thread joined, every worker gone, handles closed */
     tornDown: boolean;
+    /** a new worker thread waits for the main thread to make its locals (none in the pool) */
+    asking: boolean;
+    /** locals the main thread has made (counted there, when made: `locals` is counted once a worker took them) */
+    made: number;
   }
 }
 

@@ -448,8 +448,8 @@ class Fuse extends Nanoresource {
   // lxcfs-ts (PATCHES.md 2, 15): the per-thread state of this mount. null before it is mounted.
   threadStats () {
     if (!this._thread) return null
-    const [locals, threads, reused, returned, peak, inUse, finished, tornDown] = binding.fuse_native_thread_stats(this._thread)
-    return { locals, threads, reused, returned, peak, inUse, finished: finished === 1, tornDown: tornDown === 1 }
+    const [locals, threads, reused, returned, peak, inUse, finished, tornDown, asking, made] = binding.fuse_native_thread_stats(this._thread)
+    return { locals, threads, reused, returned, peak, inUse, finished: finished === 1, tornDown: tornDown === 1, asking: asking === 1, made }
   }
 
   // lxcfs-ts (PATCHES.md 20): the fair hand-off to JS. null before it is mounted.
