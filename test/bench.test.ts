@@ -95,6 +95,7 @@ t.test('npm run bench, quick mode', async (t) => {
       const row = expectOne(`latency ${p}`, file, true);
       t.ok((row.host as number) > 0, `latency ${p} ${file}: host measured`);
     }
+    expectOne('cold latency p99 (first pass after start)', file, true);
     expectOne('daemon CPU per read', file, false);
     expectOne('throughput, 2 readers', file, true);
     expectOne('throughput, 8 readers', file, true);
