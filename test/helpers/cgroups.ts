@@ -9,7 +9,7 @@
 // suites need to run in the root cgroup (the QEMU guests of `npm run test:vm` do) or in a delegated,
 // empty-but-for-us cgroup; `liveCgroupsMissing()` says why not, for a suite to skip with a reason.
 
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgroupReader, type CgroupLayout } from 'node-cgroups-parser';
 
@@ -104,8 +104,63 @@ export function removeCgroup(dir: string): void {
       rmdirSync(dir);
       return;
     } catch {
+      // Busy: processes a test left behind (a child that outlived its teardown) go first.
+      killMembers(dir);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     }
+  }
+}
+
+/** SIGKILL every process in the cgroup dir (never this one, which stays in its own cgroups). */
+function killMembers(dir: string): void {
+  let procs: string;
+  try {
+    procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8');
+  } catch {
+    return;
+  }
+  for (const pid of procs.split('\n').filter(Boolean).map(Number)) {
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** the v1 controllers a scratch container has a directory in (below) */
+const V1_CONTROLLERS = ['memory', 'cpuset', 'cpu', 'cpuacct', 'blkio'];
+const TEST_CGROUP = /^lxcfs-ts-test-.+-(\d+)-[a-z0-9]+$/;
+let swept = false;
+
+/**
+ * Removes the scratch cgroups of test processes that are gone (a run killed before its teardowns ran),
+ * once per process: the name carries the creating process's pid; a live one is another test's, left alone.
+ */
+function sweepDeadRunsCgroups(parents: string[]): void {
+  if (swept) return;
+  swept = true;
+  for (const parent of parents) {
+    let entries: string[];
+    try {
+      entries = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of entries) {
+      const pid = Number(TEST_CGROUP.exec(name)?.[1] ?? 0);
+      if (pid > 0 && !alive(pid)) removeCgroup(join(parent, name));
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -160,6 +215,12 @@ const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8'
  */
 export function createContainer(t: Teardown, name: string, spec: ContainerSpec = {}): ScratchContainer {
   const kind = layout();
+  const mount = unifiedMount();
+  const v1Parents = V1_CONTROLLERS.flatMap((c) => {
+    const hierarchy = hostLayout().v1.get(c);
+    return hierarchy ? [join(hierarchy.mountPoint, ownCgroup(c))] : [];
+  });
+  sweepDeadRunsCgroups([...new Set([...(mount ? [join(mount, ownCgroup('unified'))] : []), ...v1Parents])]);
   const unique = `lxcfs-ts-test-${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const created: string[] = [];
   t.teardown(() => {
@@ -173,7 +234,6 @@ export function createContainer(t: Teardown, name: string, spec: ContainerSpec =
   };
 
   let unified: string | undefined;
-  const mount = unifiedMount();
   if (mount) {
     if (kind === 'v2') enableV2Controllers();
     unified = make(join(mount, ownCgroup('unified')));
