@@ -85,6 +85,16 @@ function unmountFromChild(path: string): string {
   return (r.stdout + r.stderr).trim();
 }
 
+/** A Python program that opens and reads argv[1] from n threads at once, then prints "done". */
+const concurrentOpens = (n: number): string =>
+  `import sys,threading\nts=[threading.Thread(target=lambda: open(sys.argv[1]).read()) for _ in range(${n})]\nfor th in ts: th.start()\nfor th in ts: th.join()\nprint("done")`;
+
+/** The count of requests waiting for JS that echo-fs's /gate last wrote (-1 before it wrote any). */
+const gateQueued = (mnt: string): number => {
+  const status = join(dirname(mnt), 'gate-status');
+  return existsSync(status) ? Number(readFileSync(status, 'utf8').trim()) : -1;
+};
+
 const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
 /** Run cmd (optionally through a prefix such as setpriv) in a shell that first prints its pid, then execs cmd. */
@@ -251,11 +261,9 @@ t.test('per-thread state: FUSE worker threads come and go, their state is reused
 t.test('fair hand-off: a request from a namespace that took less of the main thread lately goes first', async (t) => {
   const { mnt, start } = fixture(t);
   await start({ args: ['--timeouts', '--still-fair-queue'] });
-  const gateStatus = join(dirname(mnt), 'gate-status');
   // A FUSE thread new to the binding asks the main thread for its state, which the gate will hold: have 16
   // states made first (16 concurrent opens of /barrier), so the threads below find theirs in the pool.
-  const burst = 'import sys,threading\nts=[threading.Thread(target=lambda: open(sys.argv[1]).read()) for _ in range(16)]\nfor th in ts: th.start()\nfor th in ts: th.join()';
-  t.equal(run('python3', ['-c', burst, join(mnt, 'barrier')]).code, 0, '16 FUSE threads served at once');
+  t.equal(run('python3', ['-c', concurrentOpens(16), join(mnt, 'barrier')]).code, 0, '16 FUSE threads served at once');
   // Lookups are urgent (served first whoever asks): have the kernel know both marks for 60 s, so that the
   // two requests compared below are both OPENs.
   t.equal(run('stat', [join(mnt, 'mark-heavy'), join(mnt, 'mark-light')]).code, 0, 'both marks looked up');
@@ -278,7 +286,7 @@ t.test('fair hand-off: a request from a namespace that took less of the main thr
     for (const p of [heavy, later.gate, later.light]) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await Promise.all([heavyExited, gateExited, lightExited]);
   });
-  const queued = () => (existsSync(gateStatus) ? Number(readFileSync(gateStatus, 'utf8').trim()) : -1);
+  const queued = () => gateQueued(mnt);
 
   await until(`the heavy namespace to be charged (${heavyOut})`, () => heavyOut.includes('charged'));
   // The gate holds the main thread until 2 requests wait for it.
@@ -318,8 +326,7 @@ t.test('a new FUSE worker gets its state between two queued requests, not after 
   t.equal(run('stat', names).code, 0, 'every name looked up (cached for 60 s: the opens below are OPENs only)');
   // 8 workers with a state each, idle afterwards (libfuse keeps up to 10 idle ones), so that the three
   // requests queued below find theirs without the main thread, which the gate holds.
-  const burst = (n: number) => `import sys,threading\nts=[threading.Thread(target=lambda: open(sys.argv[1]).read()) for _ in range(${n})]\nfor th in ts: th.start()\nfor th in ts: th.join()\nprint("done")`;
-  t.equal(run('python3', ['-c', burst(8), join(mnt, 'barrier')]).code, 0, '8 FUSE threads served at once');
+  t.equal(run('python3', ['-c', concurrentOpens(8), join(mnt, 'barrier')]).code, 0, '8 FUSE threads served at once');
   const procs: ChildProcess[] = [];
   const exits: Promise<unknown>[] = [];
   const spawnCat = (file: string): { out: () => string; exited: Promise<unknown> } => {
@@ -335,7 +342,7 @@ t.test('a new FUSE worker gets its state between two queued requests, not after 
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await Promise.all(exits);
   });
-  const queued = () => (existsSync(join(dir, 'gate-status')) ? Number(readFileSync(join(dir, 'gate-status'), 'utf8').trim()) : -1);
+  const queued = () => gateQueued(mnt);
 
   const gate = spawnCat('gate');
   await until('the gate to hold the main thread', () => queued() === 0);
@@ -346,7 +353,7 @@ t.test('a new FUSE worker gets its state between two queued requests, not after 
   t.equal(gate.out(), 'queued 2\n', 'the gate let go with /hold and /after-hold queued: the next batch is those two');
   await until('/hold to hold the main thread', () => existsSync(join(dir, 'hold-status')));
   // More concurrent opens than idle workers with a state: libfuse starts new workers, which ask for theirs.
-  const readers = spawn('python3', ['-c', burst(12), join(mnt, 'mark-new')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const readers = spawn('python3', ['-c', concurrentOpens(12), join(mnt, 'mark-new')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let readersOut = '';
   readers.stdout!.on('data', (d) => (readersOut += d));
   procs.push(readers);
